@@ -1,0 +1,46 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test lint unit bench models clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "edgepipe needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.runtime
+
+demo: $(VENV)/.runtime
+	$(BIN)/edgepipe demo $(if $(DURATION),--duration $(DURATION),)
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check edgepipe adapters tests tools
+	$(BIN)/ruff format --check edgepipe adapters tests tools
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: $(VENV)/.test
+	$(BIN)/pytest -m "not integration"
+
+test: $(VENV)/.test
+	tools/ensure-mosquitto.sh
+	$(MAKE) --no-print-directory lint
+	$(BIN)/pytest
+
+bench: $(VENV)/.test
+	$(BIN)/python tools/bench.py
+
+models: $(VENV)/.test
+	$(BIN)/python tools/train_starter.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -1,0 +1,1 @@
+"""Protocol adapters: sans-IO codecs, async shells around them, and simulators."""
