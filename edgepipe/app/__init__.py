@@ -1,0 +1,1 @@
+"""The application layer: config, wiring, CLI and service. The only layer that knows every part."""
