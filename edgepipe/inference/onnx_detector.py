@@ -1,0 +1,145 @@
+"""A Detector backed by an ONNX model described in the manifest.
+
+One ``evaluate`` call is one ``session.run``: every window handed in (typically one per
+PMU at the same instant) is scored in a single batch, because the fixed cost of a run
+dominates at small batch sizes.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DetectorStats", "OnnxDetector"]
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edgepipe.core import Score, Severity, Window
+from edgepipe.inference.loader import LoadedModel, ModelStore
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(slots=True)
+class DetectorStats:
+    """Counters for metrics: windows scored, and windows refused for missing features."""
+
+    scored: int = 0
+    skipped_nan: int = 0
+    runs: int = 0
+
+
+class OnnxDetector:
+    """Score PMU windows with an ONNX model; thresholds and classes come from the manifest.
+
+    ``features`` is the pipeline's matrix (one row per window, columns in
+    ``FEATURE_NAMES`` order); the model's columns are picked by name through the
+    manifest. A window with a NaN or infinite value in any feature the model uses is
+    **not scored** and gets no ``Score`` from this detector: the model never saw such
+    input in training and its output would be meaningless. Missing data is the
+    data-quality detector's job (design.md "Quality"); ``stats.skipped_nan`` counts
+    these windows. An alert already raised stays raised until a scored window clears it.
+
+    Pass a ``ModelStore`` to follow its reloads: the current model is read on every call.
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel | ModelStore,
+        alert_kind: str | None = None,
+        severity: Severity | None = None,
+        *,
+        name: str | None = None,
+        top_k: int = 3,
+    ) -> None:
+        self._source = model
+        first = self._model()
+        self.alert_kind = alert_kind or first.spec.alert_kind
+        self.severity = severity or first.spec.severity
+        self.name = name or f"onnx:{first.spec.name}"
+        self.top_k = top_k
+        self.stats = DetectorStats()
+
+    def _model(self) -> LoadedModel:
+        src = self._source
+        return src.current if isinstance(src, ModelStore) else src
+
+    @property
+    def model(self) -> LoadedModel:
+        """The model the next ``evaluate`` will use."""
+        return self._model()
+
+    def evaluate(self, windows: Sequence[Window], features: F64) -> list[Score]:
+        """One Score per window with finite model features, in the order of ``windows``."""
+        if features.shape[0] != len(windows):
+            raise ValueError(f"{len(windows)} windows but {features.shape[0]} feature rows")
+        if not windows:
+            return []
+        model = self._model()
+        x = features[:, model.columns]
+        ok = np.flatnonzero(np.isfinite(x).all(axis=1))
+        n_ok = int(ok.shape[0])
+        self.stats.skipped_nan += len(windows) - n_ok
+        if n_ok == 0:
+            return []
+        x_ok = np.ascontiguousarray(x[ok], dtype=np.float32)
+        out = model.run(x_ok)
+        self.stats.runs += 1
+        self.stats.scored += n_ok
+        scores = model.scores(out)
+        top = self._top_features(model, x_ok)
+        return [
+            self._score(
+                model, windows[int(k)], value=float(scores[i]), out=out[i], top=top[i], x=x_ok[i]
+            )
+            for i, k in enumerate(ok)
+        ]
+
+    def _top_features(self, model: LoadedModel, x: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
+        """Indices of the ``top_k`` model features that stand out most, per row."""
+        k = min(self.top_k, x.shape[1])
+        explain = model.spec.explain
+        if explain is None or k == 0:
+            return np.tile(np.arange(k), (x.shape[0], 1))
+        # importance * |z|: how unusual the value is, weighted by how much the model uses it.
+        z = np.abs(x - np.asarray(explain.mean)) / np.asarray(explain.scale)
+        weight = z * np.asarray(explain.importance)
+        return np.argsort(-weight, axis=1, kind="stable")[:, :k]
+
+    def _score(
+        self,
+        model: LoadedModel,
+        w: Window,
+        *,
+        value: float,
+        out: F64,
+        top: npt.NDArray[Any],
+        x: npt.NDArray[np.float32],
+    ) -> Score:
+        spec = model.spec
+        evidence: dict[str, Any] = {
+            "top_features": [
+                {"name": spec.features[j], "value": round(float(x[j]), 6)} for j in top
+            ],
+            "thresholds": {"raise": spec.raise_at, "clear": spec.clear_at},
+        }
+        if spec.classes:
+            evidence["probabilities"] = {
+                c: round(float(p), 6) for c, p in zip(spec.classes, out, strict=False)
+            }
+        return Score(
+            stream=w.info.stream,
+            asset=w.info.asset,
+            kind=self.alert_kind,
+            severity=self.severity,
+            score=value,
+            active=value >= spec.raise_at,
+            clear=value <= spec.clear_at,
+            model=spec.ref,
+            event_time_ns=w.end_ns,
+            window_start_ns=w.start_ns,
+            window_end_ns=w.end_ns,
+            evidence=evidence,
+        )
