@@ -1,0 +1,47 @@
+"""Alert delivery: the JSON alert contract and MQTT v5 publishing. Imports only the core.
+
+Store-and-forward (the durable outbox) and broker failover sit above
+:class:`MqttPublisher`, which delivers one message and reports its acknowledgement.
+"""
+
+from edgepipe.delivery.broker import BrokerTls, MosquittoBroker, broker_answers
+from edgepipe.delivery.message import (
+    SCHEMA_VERSION,
+    alert_from_json,
+    alert_schema,
+    alert_to_dict,
+    alert_to_json,
+    format_rfc3339_ns,
+    parse_rfc3339_ns,
+)
+from edgepipe.delivery.mqtt import BrokerConfig, MqttPublisher, TlsConfig
+from edgepipe.delivery.subscriber import (
+    AlertSubscriber,
+    MessageSubscriber,
+    ReceivedAlert,
+    ReceivedMessage,
+)
+from edgepipe.delivery.topics import alert_topic, sanitize_segment, status_topic
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "alert_from_json",
+    "alert_schema",
+    "alert_to_dict",
+    "alert_to_json",
+    "format_rfc3339_ns",
+    "parse_rfc3339_ns",
+    "alert_topic",
+    "sanitize_segment",
+    "status_topic",
+    "BrokerConfig",
+    "TlsConfig",
+    "MqttPublisher",
+    "AlertSubscriber",
+    "MessageSubscriber",
+    "ReceivedAlert",
+    "ReceivedMessage",
+    "BrokerTls",
+    "MosquittoBroker",
+    "broker_answers",
+]

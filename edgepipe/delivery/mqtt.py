@@ -1,0 +1,195 @@
+"""MQTT v5 publisher of alerts (paho-mqtt 2.x, QoS 1).
+
+The publisher hands over one message and reports its acknowledgement; it never queues
+or retries. Store-and-forward (the durable outbox) and broker failover live above it and
+call :meth:`MqttPublisher.publish_alert` until it returns. A retry may deliver a message
+twice, which the alert contract allows: subscribers deduplicate by (id, state).
+
+paho keeps unacknowledged QoS 1 messages in memory only, and ``wait_for_publish()`` raises
+at once while disconnected, so acknowledgements are tracked here: one future per packet
+identifier (mid), resolved from ``on_publish`` (PUBACK, MQTT 5.0 §3.4) and failed on
+disconnect or timeout, removed in ``finally``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BrokerConfig", "MqttPublisher", "TlsConfig"]
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import structlog
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edgepipe.core import Alert, Clock, DeliveryError
+from edgepipe.delivery._paho import PahoConnection
+from edgepipe.delivery.config import BrokerConfig, TlsConfig
+from edgepipe.delivery.message import CONTENT_TYPE, SCHEMA_VERSION, alert_to_json, status_to_json
+from edgepipe.delivery.topics import alert_topic, sanitize_segment, status_topic
+
+_log = structlog.get_logger()
+
+QOS_AT_LEAST_ONCE = 1
+
+
+def _properties(packet: int) -> Properties:
+    """PUBLISH/Will properties (MQTT 5.0 §3.3.2.3): UTF-8 JSON, schema version.
+
+    No Message Expiry Interval: a retained alert state must outlive any outage.
+    """
+    props = Properties(packet)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
+    props.PayloadFormatIndicator = 1  # §3.3.2.3.2: the payload is UTF-8
+    props.ContentType = CONTENT_TYPE
+    props.UserProperty = [("schema_version", SCHEMA_VERSION)]
+    return props
+
+
+class MqttPublisher(PahoConnection):
+    """Publishes a site's alerts and its retained online/offline status to one broker."""
+
+    def __init__(self, config: BrokerConfig, site: str, clock: Clock) -> None:
+        super().__init__(config, config.client_id or f"edgepipe-{sanitize_segment(site)}")
+        self.site = site
+        self.status_topic = status_topic(site)
+        self._clock = clock
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self.published = 0  # PUBACKs received for alerts and status
+        self.failed = 0  # publishes that raised DeliveryError
+
+    async def start(self) -> None:
+        """Connect and wait for CONNACK (``DeliveryError`` on refusal or timeout).
+
+        The Will is "offline" retained; after every CONNACK the publisher sends a retained
+        "online" birth. paho reconnects on its own after a connection loss.
+        """
+        await self._open()
+
+    async def close(self) -> None:
+        """Publish "offline" retained, then disconnect normally (the Will is discarded)."""
+        if self.connected:
+            try:
+                await self.publish_status("offline")
+            except DeliveryError as exc:
+                _log.warning("mqtt.offline_status_failed", broker=self.where, error=str(exc))
+        await self._close()
+
+    async def __aenter__(self) -> MqttPublisher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def publish_alert(self, alert: Alert) -> None:
+        """Publish retained at QoS 1; return when the broker's PUBACK arrives.
+
+        Raises ``DeliveryError`` when not connected, on disconnect before the PUBACK, on a
+        PUBACK reason code >= 0x80, or after ``ack_timeout_s``.
+        """
+        topic = alert_topic(alert.site, alert.asset, alert.kind)
+        await self._publish(topic, alert_to_json(alert), retain=True)
+
+    async def publish_status(self, state: str, detail: Mapping[str, Any] | None = None) -> None:
+        """Publish the retained status of this site ("online", "offline", "degraded"...)."""
+        payload = status_to_json(self.site, state, self.client_id, self._clock.time_ns(), detail)
+        await self._publish(self.status_topic, payload, retain=True)
+
+    # -- internals ------------------------------------------------------------------
+    def _configure(self, client: mqtt.Client) -> None:
+        # MQTT 5.0 §3.1.2.5: the broker publishes the Will when the connection drops
+        # without a DISCONNECT (crash, SIGKILL, power or network loss).
+        will = status_to_json(self.site, "offline", self.client_id, detail={"reason": "lost"})
+        client.will_set(
+            self.status_topic,
+            will,
+            qos=QOS_AT_LEAST_ONCE,
+            retain=True,
+            properties=_properties(PacketTypes.WILLMESSAGE),
+        )
+        client.on_publish = self._paho_on_publish
+
+    def _on_connect_thread(self, client: mqtt.Client) -> None:
+        # After a crash the broker has retained "offline" (the Will): say "online" again on
+        # every (re)connect. Sent from paho's thread so it precedes any queued alert.
+        payload = status_to_json(self.site, "online", self.client_id, self._clock.time_ns())
+        client.publish(
+            self.status_topic,
+            payload,
+            qos=QOS_AT_LEAST_ONCE,
+            retain=True,
+            properties=_properties(PacketTypes.PUBLISH),
+        )
+
+    def _paho_on_publish(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        mid: int,
+        reason: ReasonCode,
+        _props: Properties,
+    ) -> None:
+        self._call(self._acked, mid, reason.is_failure, str(reason))
+
+    def _acked(self, mid: int, failure: bool, reason: str) -> None:
+        fut = self._pending.get(mid)
+        if fut is None or fut.done():
+            return  # the birth message, or a publish that already timed out
+        if failure:
+            fut.set_exception(DeliveryError(f"broker {self.where} rejected message: {reason}"))
+        else:
+            fut.set_result(None)
+
+    def _on_disconnect_loop(self, reason: str) -> None:
+        for mid, fut in self._pending.items():
+            if not fut.done():
+                fut.set_exception(
+                    DeliveryError(
+                        f"connection to MQTT broker {self.where} lost before PUBACK "
+                        f"of mid {mid}: {reason}"
+                    )
+                )
+
+    async def _publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        try:
+            await self._publish_once(topic, payload, retain)
+        except DeliveryError as exc:
+            self.failed += 1
+            _log.warning("mqtt.publish_failed", broker=self.where, topic=topic, error=str(exc))
+            raise
+        self.published += 1
+
+    async def _publish_once(self, topic: str, payload: bytes, retain: bool) -> None:
+        client = self._client
+        if client is None or not client.is_connected():
+            # Do not hand it to paho: its offline queue is memory-only and unbounded; the
+            # caller's outbox keeps the message and retries.
+            raise DeliveryError(f"not connected to MQTT broker {self.where}")
+        info = client.publish(
+            topic,
+            payload,
+            qos=QOS_AT_LEAST_ONCE,
+            retain=retain,
+            properties=_properties(PacketTypes.PUBLISH),
+        )
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise DeliveryError(
+                f"publish to {topic} via {self.where} failed: {mqtt.error_string(info.rc)}"
+            )
+        # on_publish reaches this loop through call_soon_threadsafe, so it cannot run
+        # before the future is registered: there is no await in between.
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending[info.mid] = fut
+        try:
+            async with asyncio.timeout(self.config.ack_timeout_s):
+                await fut
+        except TimeoutError:
+            raise DeliveryError(
+                f"no PUBACK from MQTT broker {self.where} for {topic} "
+                f"within {self.config.ack_timeout_s} s"
+            ) from None
+        finally:
+            self._pending.pop(info.mid, None)

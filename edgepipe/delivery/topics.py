@@ -1,0 +1,60 @@
+"""MQTT topic names of edgepipe (sans-IO).
+
+Alerts:  ``edgepipe/<site>/alerts/<asset>/<kind>`` (retained: the current state of one key)
+Status:  ``edgepipe/<site>/status`` (retained: "online" birth, "offline" Last Will)
+
+Segments come from operator-chosen names (asset tags such as ``T1/HV`` or ``bay#3``), so
+each is percent-encoded where MQTT gives a character a meaning: ``/`` separates levels and
+``+``/``#`` are wildcards that a PUBLISH topic must not contain (MQTT 5.0 §4.7.1, §4.7.3).
+``%`` itself is encoded too, which keeps the mapping reversible: two different assets can
+never share one retained topic. NUL is forbidden in UTF-8 strings (§1.5.4) and other
+control characters "SHOULD NOT" appear, so they are encoded as well.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ALERT_TOPIC_FILTER",
+    "alert_topic",
+    "sanitize_segment",
+    "status_topic",
+    "unsanitize_segment",
+]
+
+import re
+import urllib.parse
+
+ROOT = "edgepipe"
+ALERT_TOPIC_FILTER = f"{ROOT}/+/alerts/#"
+
+# Characters with a meaning in topics, the escape character itself, and C0/C1 controls.
+_UNSAFE = re.compile(r"[/+#%\x00-\x1f\x7f-\x9f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return "".join(f"%{b:02X}" for b in match.group().encode("utf-8"))
+
+
+def sanitize_segment(name: str) -> str:
+    """One topic level from ``name``: reversible, never empty, never a wildcard."""
+    if not name:
+        # An empty level is legal MQTT but invisible to `+` subscribers of a dashboard.
+        return "_"
+    return _UNSAFE.sub(_escape, name)
+
+
+def unsanitize_segment(segment: str) -> str:
+    """Inverse of :func:`sanitize_segment` (``"_"`` stays ``"_"``)."""
+    return urllib.parse.unquote(segment)
+
+
+def alert_topic(site: str, asset: str, kind: str) -> str:
+    """Topic of one alert key; its retained message is the key's current state."""
+    return "/".join(
+        (ROOT, sanitize_segment(site), "alerts", sanitize_segment(asset), sanitize_segment(kind))
+    )
+
+
+def status_topic(site: str) -> str:
+    """Retained birth/Last-Will topic of the site's publisher."""
+    return f"{ROOT}/{sanitize_segment(site)}/status"
