@@ -1,0 +1,257 @@
+"""The streaming, sans-IO C37.118.2 decoder (h11/wsproto style).
+
+Feed bytes with :meth:`Decoder.receive_data` as they arrive, in any chunking, then call
+:meth:`Decoder.next_event` until it returns :data:`NEED_DATA`. The decoder keeps one
+growing buffer and a read offset: a frame is consumed (committed) only once it is
+complete and its CHK is good, otherwise the offset stays put (rolled back) until more
+bytes arrive.
+
+On a bad frame (CHK, FRAMESIZE, type or version) it reports one :class:`BadFrame` and
+resynchronises on the next 0xAA whose frame checks out; candidates that fail while it
+is resynchronising are skipped silently (counted in ``stats``), so one corrupted
+stretch yields one ``BadFrame`` and every good frame after it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["NEED_DATA", "BadFrame", "Decoder", "DecoderStats", "Event", "NeedData", "UnknownConfig"]
+
+import struct
+from binascii import crc_hqx
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+
+from adapters.c37118._data_codec import DataLayout, layout_for
+from adapters.c37118._frame_codec import _DECODERS, CONT_LAST, cfg3_from_body
+from adapters.c37118.constants import MAX_FRAME_SIZE, MIN_FRAME_SIZE, SYNC_BYTE, FrameType
+from adapters.c37118.frames import ConfigFrame, Frame
+from edgepipe.core import ProtocolError
+
+_HEAD = struct.Struct(">HII")  # IDCODE, SOC, FRACSEC at offset 4
+_CONT = struct.Struct(">H")
+_COMPACT_AT = 1 << 16  # drop consumed bytes once this many have piled up
+
+
+_WAIT = ("", "")  # the header is not complete yet
+
+
+def _head_problem(buf: bytearray, pos: int, avail: int, max_size: int) -> tuple[str, str] | None:
+    """Why the bytes at ``pos`` cannot start a frame: (reason, stats counter), or
+    ``_WAIT`` if more bytes are needed to tell, or None if the header is plausible."""
+    if buf[pos] != SYNC_BYTE:
+        return ("no SYNC byte where a frame should start", "no_sync")
+    if avail < 4:
+        return _WAIT
+    tv = buf[pos + 1]
+    if (tv >> 4) > FrameType.CFG3:
+        return (f"reserved frame type in SYNC {tv:#04x}", "bad_type")
+    if not 1 <= (tv & 0x0F) <= 3:
+        return (f"unsupported version in SYNC {tv:#04x}", "bad_type")
+    size = (buf[pos + 2] << 8) | buf[pos + 3]
+    if not MIN_FRAME_SIZE <= size <= max_size:
+        return (f"impossible FRAMESIZE {size}", "bad_size")
+    return None
+
+
+class NeedData:
+    """The decoder needs more bytes before it can report anything else."""
+
+    __slots__ = ()
+    _instance: NeedData | None = None
+
+    def __new__(cls) -> NeedData:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = NeedData()
+
+
+@dataclass(frozen=True, slots=True)
+class BadFrame:
+    """A frame was rejected; ``skipped`` bytes were dropped when it was reported (more
+    may be dropped silently while resynchronising, see ``DecoderStats.bytes_skipped``)."""
+
+    reason: str
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownConfig:
+    """A data frame (good CHK) whose config is unknown or no longer fits it: ask the PMU
+    for CFG-2, :meth:`Decoder.set_config`, then decode ``frame_bytes`` again if wanted."""
+
+    idcode: int
+    frame_bytes: bytes
+    reason: str = "no configuration for this IDCODE"
+
+
+@dataclass(slots=True)
+class DecoderStats:
+    """Counters of one decoder; ``frames`` counts good frames by type."""
+
+    frames: Counter[FrameType] = field(default_factory=Counter)
+    no_sync: int = 0
+    bad_crc: int = 0
+    bad_size: int = 0
+    bad_type: int = 0
+    bad_body: int = 0
+    unknown_config: int = 0
+    resyncs: int = 0
+    bytes_skipped: int = 0
+
+
+Event = Frame | NeedData | BadFrame | UnknownConfig
+
+
+class Decoder:
+    """Streaming decoder; keeps the config of each IDCODE it sees (clause 6.4)."""
+
+    def __init__(
+        self,
+        configs: Mapping[int, ConfigFrame] | None = None,
+        max_frame_size: int = MAX_FRAME_SIZE,
+    ) -> None:
+        self._buf = bytearray()
+        self._pos = 0
+        self._resyncing = False
+        self._max = max_frame_size
+        self._configs: dict[int, ConfigFrame] = {}
+        self._layouts: dict[int, DataLayout] = {}
+        # IDCODE -> (next expected CONT_IDX, fragments so far) of a CFG-3 being assembled
+        self._cfg3: dict[int, tuple[int, list[bytes]]] = {}
+        self.stats = DecoderStats()
+        for cfg in (configs or {}).values():
+            self.set_config(cfg)
+
+    @property
+    def configs(self) -> Mapping[int, ConfigFrame]:
+        """The config of each IDCODE, read-only."""
+        return MappingProxyType(self._configs)
+
+    def set_config(self, config: ConfigFrame) -> None:
+        """Describe the data frames of ``config.idcode`` from now on."""
+        self._configs[config.idcode] = config
+        self._layouts[config.idcode] = layout_for(config)
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet consumed."""
+        return len(self._buf) - self._pos
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        buf, pos = self._buf, self._pos
+        if pos:
+            if pos >= len(buf):
+                buf.clear()
+                self._pos = 0
+            elif pos >= _COMPACT_AT:
+                del buf[:pos]
+                self._pos = 0
+        buf += data
+
+    def next_event(self) -> Event:
+        """The next frame or event; :data:`NEED_DATA` when the buffer holds no more."""
+        buf = self._buf
+        while True:
+            pos = self._pos
+            avail = len(buf) - pos
+            if avail <= 0:
+                return NEED_DATA
+            problem = _head_problem(buf, pos, avail, self._max)
+            if problem is None:
+                size = (buf[pos + 2] << 8) | buf[pos + 3]
+                if avail < size:
+                    return NEED_DATA
+                frame = bytes(buf[pos : pos + size])
+                if crc_hqx(frame[:-2], 0xFFFF) == (frame[-2] << 8) | frame[-1]:
+                    self._pos = pos + size
+                    self._resyncing = False
+                    event = self._dispatch(frame)
+                    if event is None:  # a CFG-3 fragment, kept for assembly
+                        continue
+                    return event
+                problem = ("bad CHK", "bad_crc")
+            elif problem is _WAIT:
+                return NEED_DATA
+            bad = self._reject(*problem)
+            if bad is not None:
+                return bad
+
+    def _reject(self, reason: str, counter: str) -> BadFrame | None:
+        """Drop bytes up to the next 0xAA; report only the first failure of a stretch."""
+        buf, pos = self._buf, self._pos
+        nxt = buf.find(SYNC_BYTE, pos + 1)
+        if nxt < 0:
+            nxt = len(buf)
+        skipped = nxt - pos
+        self._pos = nxt
+        self.stats.bytes_skipped += skipped
+        if self._resyncing:
+            return None
+        self._resyncing = True
+        self.stats.resyncs += 1
+        setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+        return BadFrame(reason, skipped)
+
+    def _dispatch(self, frame: bytes) -> Event | None:
+        ftype = FrameType(frame[1] >> 4)
+        version = frame[1] & 0x0F
+        try:
+            if ftype == FrameType.DATA:
+                return self._data(frame, version)
+            if ftype == FrameType.CFG3 and _CONT.unpack_from(frame, 14)[0] != 0:
+                return self._cfg3_fragment(frame, version)
+            head = (version, *_HEAD.unpack_from(frame, 4))
+            decoded = _DECODERS[ftype](frame, head, self._configs)
+        except (ProtocolError, struct.error, ValueError, IndexError, OverflowError) as exc:
+            self.stats.bad_body += 1
+            return BadFrame(f"malformed {ftype.name} frame: {exc}", 0)
+        return self._accept(decoded)
+
+    def _accept(self, frame: Frame) -> Frame:
+        if isinstance(frame, ConfigFrame) and (
+            frame.frame_type != FrameType.CFG1 or frame.idcode not in self._configs
+        ):
+            # CFG-2/3 describe the data frames; CFG-1 only the PMU's capabilities.
+            self.set_config(frame)
+        self.stats.frames[frame.frame_type] += 1
+        return frame
+
+    def _data(self, frame: bytes, version: int) -> Event:
+        idcode = (frame[4] << 8) | frame[5]
+        layout = self._layouts.get(idcode)
+        if layout is None or layout.size != len(frame):
+            self.stats.unknown_config += 1
+            if layout is None:
+                return UnknownConfig(idcode, frame)
+            return UnknownConfig(idcode, frame, f"{len(frame)} bytes, config says {layout.size}")
+        self.stats.frames[FrameType.DATA] += 1
+        return layout.decode(frame, version)
+
+    def _cfg3_fragment(self, frame: bytes, version: int) -> Event | None:
+        """Assemble CONT_IDX 1, 2, ..., 0xFFFF fragments in order (Table 11)."""
+        idcode, soc, fracsec = _HEAD.unpack_from(frame, 4)
+        (cont,) = _CONT.unpack_from(frame, 14)
+        part = frame[16:-2]
+        pending = self._cfg3.pop(idcode, None)
+        if cont == 1:
+            self._cfg3[idcode] = (2, [part])
+            return None
+        if pending is None or (cont != CONT_LAST and cont != pending[0]):
+            self.stats.bad_body += 1
+            want = pending[0] if pending else 1
+            return BadFrame(f"CFG-3 fragment {cont} out of order (expected {want})", 0)
+        expected, parts = pending
+        parts.append(part)
+        if cont != CONT_LAST:
+            self._cfg3[idcode] = (expected + 1, parts)
+            return None
+        return self._accept(cfg3_from_body(b"".join(parts), (version, idcode, soc, fracsec)))
