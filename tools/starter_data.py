@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,20 +36,25 @@ T0_NS = 1_700_000_000 * 1_000_000_000  # an arbitrary, fixed epoch for event tim
 
 
 def stream_info(sc: Scenario, pmu: int, *, nominal_v: float = NOMINAL_V) -> StreamInfo:
-    """The channel layout of one simulated PMU: magnitude + angle per phasor, freq, rocof."""
+    """One simulated PMU laid out as ``adapters.c37118.batches.stream_infos`` lays it out.
+
+    ``<PHASOR>.mag`` / ``<PHASOR>.ang`` per phasor, ``freq``, ``rocof``. Like the adapter,
+    currents carry no nominal and voltages only the configured one (``nominal_v`` 0 =
+    not configured: features then use the pre-event level as the per-unit base).
+    """
     channels: list[ChannelInfo] = []
     for name, current in zip(sc.phasor_names, sc.is_current, strict=True):
         phase = name[-1] if name[-1] in "ABC" else ""
-        nominal = NOMINAL_I if current else nominal_v / math.sqrt(3)
+        nominal = 0.0 if current else nominal_v / math.sqrt(3)
         unit = "A" if current else "V"
         channels.append(
-            ChannelInfo(f"{name}_mag", ChannelKind.MAGNITUDE, unit, name, phase, nominal)
+            ChannelInfo(f"{name}.mag", ChannelKind.MAGNITUDE, unit, name, phase, nominal)
         )
-        channels.append(ChannelInfo(f"{name}_ang", ChannelKind.ANGLE, "rad", name, phase))
-    channels.append(ChannelInfo("FREQ", ChannelKind.FREQUENCY, "Hz", nominal=FNOM))
-    channels.append(ChannelInfo("DFREQ", ChannelKind.ROCOF, "Hz/s"))
+        channels.append(ChannelInfo(f"{name}.ang", ChannelKind.ANGLE, "rad", name, phase))
+    channels.append(ChannelInfo("freq", ChannelKind.FREQUENCY, "Hz", nominal=FNOM))
+    channels.append(ChannelInfo("rocof", ChannelKind.ROCOF, "Hz/s"))
     return StreamInfo(
-        stream=f"pmu{pmu}",
+        stream=f"sim/{100 + pmu}",
         source="sim",
         asset=f"bus{pmu}",
         channels=tuple(channels),
@@ -66,7 +72,7 @@ def scenario_batch(sc: Scenario, pmu: int) -> SampleBatch:
     cols += [sc.freq_hz[:, pmu], sc.rocof[:, pmu]]
     times = T0_NS + np.rint(sc.t_s * 1e9).astype(np.int64)
     quality = np.zeros(times.shape[0], dtype=np.uint16)
-    return SampleBatch(f"pmu{pmu}", times, np.stack(cols, axis=1), quality)
+    return SampleBatch(f"sim/{100 + pmu}", times, np.stack(cols, axis=1), quality)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +83,14 @@ class Labelled:
     labels: npt.NDArray[np.int64]
 
 
-def scenario_windows(sc: Scenario, config: WindowConfig | None = None) -> Labelled:
+def scenario_windows(
+    sc: Scenario, config: WindowConfig | None = None, *, nominal_v: float = NOMINAL_V
+) -> Labelled:
     """Cut every PMU of ``sc`` into pipeline windows; label a window by its samples."""
     windows: list[Window] = []
     labels: list[int] = []
     for pmu in range(sc.n_pmus):
-        windower = Windower(stream_info(sc, pmu), config)
+        windower = Windower(stream_info(sc, pmu, nominal_v=nominal_v), config)
         out = windower.push(scenario_batch(sc, pmu))
         frame = np.rint(sc.t_s * RATE_HZ).astype(np.int64)
         for w in out:
@@ -94,16 +102,34 @@ def scenario_windows(sc: Scenario, config: WindowConfig | None = None) -> Labell
     return Labelled(windows, np.asarray(labels, dtype=np.int64))
 
 
+@dataclass(frozen=True, slots=True)
+class VoltageStep:
+    """A sustained voltage step (tap change, capacitor switching): a hard negative.
+
+    Not in the simulator's event set; it follows its ``Event`` protocol and only scales
+    the voltage phasors of the affected PMUs from ``start_s`` on.
+    """
+
+    start_s: float
+    delta_pu: float
+
+    def apply(self, t: npt.NDArray[np.float64], sc: Any, fnom: float) -> None:
+        after = t >= self.start_s
+        for j, current in enumerate(sc.is_current):
+            if not current:
+                sc.mag_scale[after, :, j] *= 1.0 + self.delta_pu
+
+
 def random_scenario(seed: int, *, n_pmus: int = 3, duration_s: float = 4.0) -> Scenario:
-    """One training scenario: normal operation, a fault sag, or a frequency excursion.
+    """One training scenario: normal, a fault sag, a frequency excursion or a voltage step.
 
     Faults vary in depth (0.2-0.8 pu), duration (3-10 cycles), onset, faulted phases
     and which PMUs see them; load fluctuation and measurement noise vary per scenario.
     """
     rng = np.random.default_rng(10_000 + seed)
-    # Half faults, 30 % normal, 20 % frequency excursions (hard negatives). Drawn, not
-    # derived from the seed, so the scenario split cannot line up with the kind.
-    kind = int(np.searchsorted([0.5, 0.8], rng.random(), side="right"))
+    # Half faults, 20 % normal, 15 % frequency excursions, 15 % voltage steps (hard
+    # negatives). Drawn, not derived from the seed, so the split cannot line up with kind.
+    kind = int(np.searchsorted([0.5, 0.7, 0.85], rng.random(), side="right"))
     events: list[Event] = []
     if kind == 0:
         seen = tuple(int(i) for i in np.flatnonzero(rng.random(n_pmus) < 0.7)) or (0,)
@@ -128,6 +154,9 @@ def random_scenario(seed: int, *, n_pmus: int = 3, duration_s: float = 4.0) -> S
                 hold_s=1.0,
             )
         )
+    elif kind == 3:
+        size = float(rng.uniform(0.01, 0.06)) * float(rng.choice([-1.0, 1.0]))
+        events.append(VoltageStep(float(rng.uniform(1.0, duration_s - 1.0)), size))
     return synthesize(
         n_pmus,
         RATE_HZ,
@@ -146,7 +175,9 @@ def dataset(
     """Feature rows, labels and the scenario seed of every row, for ``seeds``."""
     xs, ys, groups = [], [], []
     for seed in seeds:
-        lab = scenario_windows(random_scenario(seed))
+        # Sites configure the nominal voltage or not: train on both per-unit bases.
+        known = np.random.default_rng(20_000 + seed).random() < 0.5
+        lab = scenario_windows(random_scenario(seed), nominal_v=NOMINAL_V if known else 0.0)
         xs.append(pmu_features(lab.windows))
         ys.append(lab.labels)
         groups.append(np.full(len(lab.labels), seed, dtype=np.int64))

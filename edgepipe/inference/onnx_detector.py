@@ -71,7 +71,7 @@ class OnnxDetector:
         """The model the next ``evaluate`` will use."""
         return self._model()
 
-    def evaluate(self, windows: Sequence[Window], features: F64) -> list[Score]:
+    def evaluate(self, windows: Sequence[Window], features: np.ndarray) -> list[Score]:
         """One Score per window with finite model features, in the order of ``windows``."""
         if features.shape[0] != len(windows):
             raise ValueError(f"{len(windows)} windows but {features.shape[0]} feature rows")
