@@ -61,6 +61,7 @@ class OnnxDetector:
         self.name = name or f"onnx:{first.spec.name}"
         self.top_k = top_k
         self.stats = DetectorStats()
+        self._explained: tuple[LoadedModel, F64, F64, F64] | None = None
 
     def _model(self) -> LoadedModel:
         src = self._source
@@ -78,13 +79,18 @@ class OnnxDetector:
         if not windows:
             return []
         model = self._model()
-        x = features[:, model.columns]
-        ok = np.flatnonzero(np.isfinite(x).all(axis=1))
-        n_ok = int(ok.shape[0])
+        x = features[:, model.columns].astype(np.float32)
+        finite = np.isfinite(x).all(axis=1)
+        if finite.all():  # the common case: no copy, no index
+            ok: npt.NDArray[np.intp] | range = range(len(windows))
+            x_ok = x
+        else:
+            ok = np.flatnonzero(finite)
+            x_ok = x[ok]
+        n_ok = len(ok)
         self.stats.skipped_nan += len(windows) - n_ok
         if n_ok == 0:
             return []
-        x_ok = np.ascontiguousarray(x[ok], dtype=np.float32)
         out = model.run(x_ok)
         self.stats.runs += 1
         self.stats.scored += n_ok
@@ -103,9 +109,17 @@ class OnnxDetector:
         explain = model.spec.explain
         if explain is None or k == 0:
             return np.tile(np.arange(k), (x.shape[0], 1))
+        if self._explained is None or self._explained[0] is not model:
+            # Tuples in the spec, arrays here: converted once per model, not per call.
+            self._explained = (
+                model,
+                np.asarray(explain.mean),
+                1.0 / np.asarray(explain.scale),
+                np.asarray(explain.importance),
+            )
+        _, mean, inv_scale, importance = self._explained
         # importance * |z|: how unusual the value is, weighted by how much the model uses it.
-        z = np.abs(x - np.asarray(explain.mean)) / np.asarray(explain.scale)
-        weight = z * np.asarray(explain.importance)
+        weight = np.abs(x - mean) * (inv_scale * importance)
         return np.argsort(-weight, axis=1, kind="stable")[:, :k]
 
     def _score(

@@ -1,0 +1,71 @@
+"""Inference latency of the committed starter model: µs per window at batch 1 and 50.
+
+Prints two lines per batch size: ``model.run`` alone (onnxruntime, 1 intra-op thread)
+and the whole ``OnnxDetector.evaluate`` (column pick, NaN screen, run, Score objects
+with evidence). Windows are real simulator windows with their pipeline features.
+
+Usage: ``python tools/bench_inference.py [--reps 2000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
+
+from starter_data import random_scenario, scenario_windows  # noqa: E402
+
+from edgepipe.inference import OnnxDetector, load_model  # noqa: E402
+from edgepipe.pipeline.features import pmu_features  # noqa: E402
+
+BUDGET_US = 50.0  # per window at batch 1 (inference task brief)
+
+
+def median_us(fn: Callable[[], object], reps: int) -> float:
+    for _ in range(min(100, reps)):
+        fn()
+    times = np.empty(reps)
+    for i in range(reps):
+        t0 = time.perf_counter_ns()
+        fn()
+        times[i] = time.perf_counter_ns() - t0
+    return float(np.median(times)) / 1e3
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    ap.add_argument("--reps", type=int, default=2000)
+    args = ap.parse_args(argv)
+
+    model = load_model(args.models_dir, "pmu_fault")
+    det = OnnxDetector(model)
+    windows = scenario_windows(random_scenario(0)).windows
+    while len(windows) < 50:
+        windows = windows + windows
+    feats = pmu_features(windows)
+    x = np.ascontiguousarray(feats[:, model.columns], dtype=np.float32)
+    print(f"model {model.ref}, {len(model.spec.features)} features")
+    worst = 0.0
+    for batch in (1, 50):
+        w, f, xb = windows[:batch], feats[:batch], x[:batch]
+        run = median_us(lambda xb=xb: model.run(xb), args.reps) / batch
+        full = median_us(lambda w=w, f=f: det.evaluate(w, f), args.reps) / batch
+        print(f"batch {batch:>2}: model.run {run:7.2f} µs/window, evaluate {full:7.2f} µs/window")
+        if batch == 1:
+            worst = full
+    print(
+        f"budget at batch 1: {BUDGET_US:.0f} µs/window -> {'ok' if worst <= BUDGET_US else 'OVER'}"
+    )
+    return 0 if worst <= BUDGET_US else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
