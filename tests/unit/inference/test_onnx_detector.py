@@ -134,3 +134,11 @@ def test_batch_one_inference_is_well_inside_the_budget() -> None:
         model.run(x)
         times.append(time.perf_counter_ns() - t0)
     assert float(np.median(times)) / 1e3 < 500
+
+
+def test_starter_detector_passes_the_pipeline_conformance_suite() -> None:
+    from edgepipe.inference.testing import CONFORMANCE_DETECTORS
+    from edgepipe.pipeline.testing import check_detector, conformance_windows
+
+    for _name, factory in CONFORMANCE_DETECTORS:
+        check_detector(factory, conformance_windows())
