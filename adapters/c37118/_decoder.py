@@ -169,7 +169,14 @@ class Decoder:
             if problem is None:
                 size = (buf[pos + 2] << 8) | buf[pos + 3]
                 if avail < size:
-                    return NEED_DATA
+                    if not self._complete_frame_after(pos):
+                        return NEED_DATA
+                    # A corrupted FRAMESIZE must not stall the good frames behind it.
+                    problem = ("FRAMESIZE runs over a complete later frame", "bad_size")
+                    bad = self._reject(*problem)
+                    if bad is not None:
+                        return bad
+                    continue
                 frame = bytes(buf[pos : pos + size])
                 if crc_hqx(frame[:-2], 0xFFFF) == (frame[-2] << 8) | frame[-1]:
                     self._pos = pos + size
@@ -184,6 +191,21 @@ class Decoder:
             bad = self._reject(*problem)
             if bad is not None:
                 return bad
+
+    def _complete_frame_after(self, pos: int) -> bool:
+        """Whether a later 0xAA in the buffer starts a complete frame with a good CHK."""
+        buf, end = self._buf, len(self._buf)
+        nxt = buf.find(SYNC_BYTE, pos + 1)
+        while 0 <= nxt <= end - MIN_FRAME_SIZE:
+            if _head_problem(buf, nxt, end - nxt, self._max) is None:
+                size = (buf[nxt + 2] << 8) | buf[nxt + 3]
+                stop = nxt + size
+                if stop <= end and crc_hqx(buf[nxt : stop - 2], 0xFFFF) == (
+                    (buf[stop - 2] << 8) | buf[stop - 1]
+                ):
+                    return True
+            nxt = buf.find(SYNC_BYTE, nxt + 1)
+        return False
 
     def _reject(self, reason: str, counter: str) -> BadFrame | None:
         """Drop bytes up to the next 0xAA; report only the first failure of a stretch."""

@@ -1,0 +1,1 @@
+"""Capture importers: pcap/pcapng flows (and, elsewhere, COMTRADE records)."""
