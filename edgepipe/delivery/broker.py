@@ -124,6 +124,10 @@ class MosquittoBroker:
             "log_type information",
             "connection_messages true",
         ]
+        if os.geteuid() == 0:
+            # As root mosquitto drops to user "mosquitto", which cannot write the
+            # persistence file into our private temporary directory.
+            lines.append("user root")
         if self.tls is not None:
             lines += [f"listener {self.tls_port} {self.host}"]
             lines += [f"certfile {self.tls.cert_file}", f"keyfile {self.tls.key_file}"]
