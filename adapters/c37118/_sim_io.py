@@ -6,7 +6,7 @@ __all__ = ["Peer", "TcpPeerProtocol", "UdpServerProtocol"]
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import structlog
 
@@ -99,8 +99,8 @@ class UdpServerProtocol(asyncio.DatagramProtocol):
         self.peers: dict[tuple[str, int], Peer] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # The selector loop's UDP transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         key = (str(addr[0]), int(addr[1]))

@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -292,7 +293,7 @@ def synthesize(  # noqa: PLR0917 - positional order is the contract with tools/ 
     n_pmus: int,
     rate_hz: float,
     duration_s: float,
-    events: tuple[Event, ...] | list[Event] = (),
+    events: Sequence[Event] = (),
     seed: int = 0,
     nominal_v: float = 230e3,
     fnom: float = 60.0,
