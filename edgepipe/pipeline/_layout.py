@@ -91,10 +91,12 @@ def _first(channels: tuple[ChannelInfo, ...], kind: ChannelKind) -> int:
 
 
 _CACHE: dict[int, tuple[StreamInfo, Layout]] = {}
+_INTERNED: dict[Layout, Layout] = {}
 
 
 def layout_of(info: StreamInfo) -> Layout:
-    """The layout of ``info``, cached by identity (a stream keeps its ``StreamInfo``)."""
+    """The layout of ``info``, cached by identity (a stream keeps its ``StreamInfo``);
+    equal layouts are returned as the same object."""
     hit = _CACHE.get(id(info))
     if hit is not None and hit[0] is info:
         return hit[1]
@@ -111,5 +113,8 @@ def layout_of(info: StreamInfo) -> Layout:
     )
     if len(_CACHE) > 4096:  # bounded: streams come and go on reconfiguration
         _CACHE.clear()
+        _INTERNED.clear()
+    # One object per distinct layout, so callers can group windows by identity cheaply.
+    layout = _INTERNED.setdefault(layout, layout)
     _CACHE[id(info)] = (info, layout)
     return layout

@@ -138,6 +138,12 @@ class RingBuffer:
         self._out_of_order += n - int(np.count_nonzero(keep))
         return times_ns[keep], values[keep], quality[keep]
 
+    def time_back(self, i: int) -> int:
+        """Event time of the row ``i`` places before the newest (0 = the newest)."""
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return int(self._times[(self._written - 1 - i) % self.capacity])
+
     def _start(self, n: int) -> tuple[int, int]:
         n = max(0, min(n, len(self)))
         return (self._written - n) % self.capacity, n

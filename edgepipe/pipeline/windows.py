@@ -101,7 +101,11 @@ class Windower:
         length, hop, rate = self.config.length, self.config.hop, self.info.rate_hz
         newest = self.ring.newest_ns
         assert newest is not None
-        k_new = int(frame_index(np.array([newest], dtype=np.int64), rate)[0])
+        k_new = self._frame(newest)
+        if self._next is not None and k_new == self._next and accepted == 1:
+            fast = self._live_window(k_new)
+            if fast is not None:
+                return [fast]
         if self._next is None:
             oldest = self.ring.copy_last(len(self.ring)).times_ns[:1]
             f0 = int(frame_index(oldest, rate)[0])
@@ -126,6 +130,24 @@ class Windower:
         self._windows += len(out)
         self._next = (k_new // hop + 1) * hop
         return out
+
+    def _frame(self, t_ns: int) -> int:
+        """``frame_index`` of one time in plain ints: same float expression, same rounding."""
+        rate = self.info.rate_hz
+        if int(rate) == rate:
+            sec, sub = divmod(t_ns, _NS)
+            return sec * int(rate) + round(sub * (int(rate) / _NS))
+        return round(float(t_ns) * (rate / _NS))
+
+    def _live_window(self, b: int) -> Window | None:
+        """The live case (one new row, exactly on boundary ``b``, no gap): no searching."""
+        length = self.config.length
+        if len(self.ring) < length or self._frame(self.ring.time_back(length - 1)) != b - length + 1:
+            return None
+        rows = self.ring.copy_last(length)
+        self._windows += 1
+        self._next = b + self.config.hop
+        return Window(self.info, rows.times_ns, rows.values, rows.quality)
 
     def _boundaries(self, frames: I64, k_new: int) -> list[int]:
         assert self._next is not None
