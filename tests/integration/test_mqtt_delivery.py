@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+import paho.mqtt.publish as paho_publish
 import pytest
 
 from edgepipe.core import Alert, AlertState, Severity, SystemClock
@@ -164,3 +165,25 @@ async def test_last_will_offline_after_publisher_is_killed(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_alert_subscriber_skips_and_counts_a_malformed_message(
+    mosquitto_session: MosquittoBroker,
+) -> None:
+    cfg = config(mosquitto_session)
+    raised, _ = episode("site-bad")
+    async with (
+        AlertSubscriber(cfg, site="site-bad") as sub,
+        MqttPublisher(cfg, "site-bad", SystemClock()) as pub,
+    ):
+        await asyncio.to_thread(
+            paho_publish.single,
+            "edgepipe/site-bad/alerts/T9/junk",
+            b"{not json",
+            qos=1,
+            hostname="127.0.0.1",
+            port=mosquitto_session.port,
+        )
+        await pub.publish_alert(raised)
+        assert await anext(sub) == raised
+        assert sub.invalid == 1

@@ -1,0 +1,71 @@
+"""TLS to the broker: a publisher that trusts the broker's CA connects; others are refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgepipe.core import DeliveryError, SystemClock
+from edgepipe.delivery import (
+    BrokerConfig,
+    BrokerTls,
+    MessageSubscriber,
+    MosquittoBroker,
+    MqttPublisher,
+    TlsConfig,
+)
+
+pytestmark = pytest.mark.integration
+
+EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _ca(d: Path, name: str) -> None:
+    _openssl("req", "-x509", *EC, "-keyout", f"{name}.key", "-out", f"{name}.pem",
+             "-days", "1", "-subj", f"/CN={name}", cwd=d)  # fmt: skip
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, Path]]:
+    _ca(tmp_path, "ca")
+    _ca(tmp_path, "other-ca")
+    _openssl("req", *EC, "-keyout", "server.key", "-out", "server.csr",
+             "-subj", "/CN=127.0.0.1", cwd=tmp_path)  # fmt: skip
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server.pem", "-days", "1",
+             "-extfile", "san.ext", cwd=tmp_path)  # fmt: skip
+    tls = BrokerTls(cert_file=str(tmp_path / "server.pem"), key_file=str(tmp_path / "server.key"))
+    with MosquittoBroker(tls=tls) as broker:
+        yield broker, tmp_path
+
+
+async def test_publisher_over_tls_reaches_a_plain_subscriber(
+    tls_broker: tuple[MosquittoBroker, Path],
+) -> None:
+    broker, certs = tls_broker
+    tls_cfg = BrokerConfig(port=broker.tls_port, tls=TlsConfig(ca_file=str(certs / "ca.pem")))
+    async with (
+        MessageSubscriber(BrokerConfig(port=broker.port), ["edgepipe/tls/status"]) as sub,
+        MqttPublisher(tls_cfg, "tls", SystemClock()) as pub,
+    ):
+        await pub.publish_status("online", {"via": "tls"})
+        states = [json.loads((await sub.receive(2.0)).payload) for _ in range(2)]
+    assert states[-1]["detail"] == {"via": "tls"}
+
+
+async def test_untrusted_broker_certificate_is_refused(
+    tls_broker: tuple[MosquittoBroker, Path],
+) -> None:
+    broker, certs = tls_broker
+    cfg = BrokerConfig(port=broker.tls_port, tls=TlsConfig(ca_file=str(certs / "other-ca.pem")))
+    with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
+        await MqttPublisher(cfg, "tls", SystemClock()).start()
