@@ -32,6 +32,22 @@ _NAN = math.nan
 _rect = cmath.rect
 _ANGLE = 1e-4  # int16 polar angle unit, radians
 
+
+def _setter(name: str) -> Callable[[Any, Any], None]:
+    setter: Callable[[Any, Any], None] = vars(DataFrame)[name].__set__
+    return setter
+
+
+# Slot setters: they fill a frozen record without its __init__ (the decoder's hot path).
+_new = object.__new__
+_set_raw = _setter("_raw")
+_set_layout = _setter("_layout")
+_set_version = _setter("version")
+_set_idcode = _setter("idcode")
+_set_soc = _setter("soc")
+_set_fracsec = _setter("fracsec")
+_set_pmus = _setter("pmus")
+
 Builder = Callable[[tuple[Any, ...]], PmuData]
 
 
@@ -154,6 +170,22 @@ class DataLayout:
         """Decode a frame whose size, sync and CHK are already checked."""
         v = self._struct.unpack_from(frame)
         return DataFrame(version, v[1], v[2], v[3], tuple([b(v) for b in self._builders]))
+
+    def lazy(self, frame: bytes) -> DataFrame:
+        """A :class:`DataFrame` decoded on first access (frame already checked)."""
+        obj = _new(DataFrame)
+        _set_raw(obj, frame)
+        _set_layout(obj, self)
+        return obj
+
+    def fill(self, obj: DataFrame, frame: bytes) -> None:
+        """Decode the fields of a lazy ``obj`` from ``frame``."""
+        v = self._struct.unpack_from(frame)
+        _set_version(obj, frame[1] & 0x0F)
+        _set_idcode(obj, v[1])
+        _set_soc(obj, v[2])
+        _set_fracsec(obj, v[3])
+        _set_pmus(obj, tuple([b(v) for b in self._builders]))
 
     def encode_body(self, frame: DataFrame) -> list[Any]:
         """The values to pack after SYNC and FRAMESIZE (CHK excluded)."""

@@ -127,9 +127,16 @@ class Decoder:
         self._layouts: dict[int, DataLayout] = {}
         # IDCODE -> (next expected CONT_IDX, fragments so far) of a CFG-3 being assembled
         self._cfg3: dict[int, tuple[int, list[bytes]]] = {}
-        self.stats = DecoderStats()
+        self._stats = DecoderStats()
+        self._counts = [0] * 8  # good frames by frame type (hot path: no Counter)
         for cfg in (configs or {}).values():
             self.set_config(cfg)
+
+    @property
+    def stats(self) -> DecoderStats:
+        """The counters, with ``frames`` brought up to date."""
+        self._stats.frames = Counter({FrameType(t): n for t, n in enumerate(self._counts[:6]) if n})
+        return self._stats
 
     @property
     def configs(self) -> Mapping[int, ConfigFrame]:
@@ -159,38 +166,49 @@ class Decoder:
 
     def next_event(self) -> Event:
         """The next frame or event; :data:`NEED_DATA` when the buffer holds no more."""
-        buf = self._buf
+        buf, layouts, counts = self._buf, self._layouts, self._counts
         while True:
             pos = self._pos
             avail = len(buf) - pos
             if avail <= 0:
                 return NEED_DATA
-            problem = _head_problem(buf, pos, avail, self._max)
-            if problem is None:
+            # Fast path: a data frame (SYNC 0xAA 0x0V) of a known config, fully buffered.
+            if avail >= 6 and buf[pos] == SYNC_BYTE and 1 <= buf[pos + 1] <= 3:
+                layout = layouts.get((buf[pos + 4] << 8) | buf[pos + 5])
                 size = (buf[pos + 2] << 8) | buf[pos + 3]
-                if avail < size:
-                    if not self._complete_frame_after(pos):
-                        return NEED_DATA
-                    # A corrupted FRAMESIZE must not stall the good frames behind it.
-                    problem = ("FRAMESIZE runs over a complete later frame", "bad_size")
-                    bad = self._reject(*problem)
-                    if bad is not None:
-                        return bad
-                    continue
+                if layout is not None and size == layout.size and size <= avail:
+                    frame = bytes(buf[pos : pos + size])
+                    # CRC-16/CCITT-FALSE over a frame with its CHK appended is 0.
+                    if not crc_hqx(frame, 0xFFFF):
+                        self._pos = pos + size
+                        self._resyncing = False
+                        counts[0] += 1
+                        return layout.lazy(frame)
+            event = self._slow_event(pos, avail)
+            if event is not None:
+                return event
+
+    def _slow_event(self, pos: int, avail: int) -> Event | None:
+        """Everything but a good data frame of a known config; None to loop again."""
+        buf = self._buf
+        problem = _head_problem(buf, pos, avail, self._max)
+        if problem is None:
+            size = (buf[pos + 2] << 8) | buf[pos + 3]
+            if avail < size:
+                if not self._complete_frame_after(pos):
+                    return NEED_DATA
+                # A corrupted FRAMESIZE must not stall the good frames behind it.
+                problem = ("FRAMESIZE runs over a complete later frame", "bad_size")
+            else:
                 frame = bytes(buf[pos : pos + size])
-                if crc_hqx(frame[:-2], 0xFFFF) == (frame[-2] << 8) | frame[-1]:
+                if not crc_hqx(frame, 0xFFFF):
                     self._pos = pos + size
                     self._resyncing = False
-                    event = self._dispatch(frame)
-                    if event is None:  # a CFG-3 fragment, kept for assembly
-                        continue
-                    return event
+                    return self._dispatch(frame)
                 problem = ("bad CHK", "bad_crc")
-            elif problem is _WAIT:
-                return NEED_DATA
-            bad = self._reject(*problem)
-            if bad is not None:
-                return bad
+        elif problem is _WAIT:
+            return NEED_DATA
+        return self._reject(*problem)
 
     def _complete_frame_after(self, pos: int) -> bool:
         """Whether a later 0xAA in the buffer starts a complete frame with a good CHK."""
@@ -215,12 +233,12 @@ class Decoder:
             nxt = len(buf)
         skipped = nxt - pos
         self._pos = nxt
-        self.stats.bytes_skipped += skipped
+        self._stats.bytes_skipped += skipped
         if self._resyncing:
             return None
         self._resyncing = True
-        self.stats.resyncs += 1
-        setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+        self._stats.resyncs += 1
+        setattr(self._stats, counter, getattr(self._stats, counter) + 1)
         return BadFrame(reason, skipped)
 
     def _dispatch(self, frame: bytes) -> Event | None:
@@ -234,7 +252,7 @@ class Decoder:
             head = (version, *_HEAD.unpack_from(frame, 4))
             decoded = _DECODERS[ftype](frame, head, self._configs)
         except (ProtocolError, struct.error, ValueError, IndexError, OverflowError) as exc:
-            self.stats.bad_body += 1
+            self._stats.bad_body += 1
             return BadFrame(f"malformed {ftype.name} frame: {exc}", 0)
         return self._accept(decoded)
 
@@ -244,19 +262,19 @@ class Decoder:
         ):
             # CFG-2/3 describe the data frames; CFG-1 only the PMU's capabilities.
             self.set_config(frame)
-        self.stats.frames[frame.frame_type] += 1
+        self._counts[frame.frame_type] += 1
         return frame
 
     def _data(self, frame: bytes, version: int) -> Event:
         idcode = (frame[4] << 8) | frame[5]
         layout = self._layouts.get(idcode)
         if layout is None or layout.size != len(frame):
-            self.stats.unknown_config += 1
+            self._stats.unknown_config += 1
             if layout is None:
                 return UnknownConfig(idcode, frame)
             return UnknownConfig(idcode, frame, f"{len(frame)} bytes, config says {layout.size}")
-        self.stats.frames[FrameType.DATA] += 1
-        return layout.decode(frame, version)
+        self._counts[FrameType.DATA] += 1
+        return layout.lazy(frame)
 
     def _cfg3_fragment(self, frame: bytes, version: int) -> Event | None:
         """Assemble CONT_IDX 1, 2, ..., 0xFFFF fragments in order (Table 11)."""
@@ -268,7 +286,7 @@ class Decoder:
             self._cfg3[idcode] = (2, [part])
             return None
         if pending is None or (cont != CONT_LAST and cont != pending[0]):
-            self.stats.bad_body += 1
+            self._stats.bad_body += 1
             want = pending[0] if pending else 1
             return BadFrame(f"CFG-3 fragment {cont} out of order (expected {want})", 0)
         expected, parts = pending

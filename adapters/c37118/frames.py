@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from adapters.c37118.constants import (
     DataError,
@@ -311,13 +312,27 @@ class PmuData:
 
 @dataclass(frozen=True, slots=True)
 class DataFrame(_TimeFields):
-    """A data frame (clause 6.3): one :class:`PmuData` per PMU of its config."""
+    """A data frame (clause 6.3): one :class:`PmuData` per PMU of its config.
+
+    The streaming decoder builds it lazily from the checked frame bytes: the fields are
+    unpacked on first access, so frames that are only counted or forwarded cost little.
+    """
 
     version: int
     idcode: int
     soc: int
     fracsec: int
     pmus: tuple[PmuData, ...]
+    _raw: bytes | None = field(default=None, repr=False, compare=False)
+    _layout: Any = field(default=None, repr=False, compare=False)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for a field slot not filled yet, i.e. a lazily decoded frame.
+        layout = object.__getattribute__(self, "_layout")
+        if layout is None or name.startswith("__"):
+            raise AttributeError(name)
+        layout.fill(self, object.__getattribute__(self, "_raw"))
+        return object.__getattribute__(self, name)
 
     @property
     def frame_type(self) -> FrameType:
