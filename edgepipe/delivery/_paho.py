@@ -40,6 +40,7 @@ class PahoConnection:
         self._connack: asyncio.Future[None] | None = None
         self._connected = asyncio.Event()
         self._closed = asyncio.Event()
+        self._closing = False
         self.connects = 0  # CONNACKs accepted, reconnects included
 
     @property
@@ -138,9 +139,9 @@ class PahoConnection:
 
     def _disconnected(self, reason: str) -> None:
         self._connected.clear()
-        if self._client is not None:
-            # Only the first disconnect after a connect is news; paho repeats it per retry.
-            _log.warning("mqtt.disconnected", broker=self.where, reason=reason)
+        # A disconnect we asked for (close) is routine; any other one is worth a warning.
+        log = _log.info if self._closing else _log.warning
+        log("mqtt.disconnected", broker=self.where, reason=reason)
         self._closed.set()
         self._on_disconnect_loop(reason)
 
@@ -164,6 +165,7 @@ class PahoConnection:
         if self._client is not None:
             raise DeliveryError(f"connection to {self.where} already started")
         self._loop = asyncio.get_running_loop()
+        self._closing = False
         client = self._new_client()
         self._configure(client)
         self._connack = self._loop.create_future()
@@ -192,6 +194,7 @@ class PahoConnection:
         client = self._client
         if client is None:
             return
+        self._closing = True
         if client.is_connected():
             self._closed.clear()
             # Reason 0x00: a normal disconnection, so the broker discards the Will (§3.14.2.1).

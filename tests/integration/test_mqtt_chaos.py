@@ -126,6 +126,11 @@ async def test_start_without_broker_raises_clear_error() -> None:
     with pytest.raises(DeliveryError, match=f"cannot connect to MQTT broker 127.0.0.1:{port}"):
         await pub.start()
     assert time.monotonic() - t < 1.0
+    # The caller (the outbox loop) simply calls start() again once a broker is there.
+    with MosquittoBroker(port=port):
+        await pub.start()
+        await pub.publish_alert(alert(4))
+        await pub.close()
 
 
 async def test_start_against_hung_broker_times_out_waiting_for_connack(
