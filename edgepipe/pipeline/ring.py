@@ -107,7 +107,7 @@ class RingBuffer:
         if k > cap:  # only the newest rows survive; the others count as overwritten
             times_ns, values, quality = times_ns[-cap:], values[-cap:], quality[-cap:]
         m = int(times_ns.shape[0])
-        head = self._written % cap
+        head = (self._written + k - m) % cap  # as if the skipped head rows were written
         first = min(m, cap - head)
         self._times[head : head + first] = times_ns[:first]
         self._values[head : head + first] = values[:first]
