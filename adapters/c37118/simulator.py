@@ -18,6 +18,7 @@ __all__ = ["PmuSimulator", "SimulatorConfig", "SimulatorStats", "frame_time", "t
 import asyncio
 import contextlib
 import math
+from collections import deque
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -82,6 +83,7 @@ class SimulatorConfig:
     cfg_every_s: float = 1.0
     cfg_change_flag_s: float = 60.0
     cfg3_max_frame: int = MAX_FRAME_SIZE
+    stream_on_connect: bool = False  # TCP: stream before any command, like some PMUs
 
     def __post_init__(self) -> None:
         if not 1 <= self.rate_hz <= 32767:
@@ -113,6 +115,7 @@ class PmuSimulator:
         self.clock: Clock = clock or SystemClock()
         self.stats = SimulatorStats()
         self.drop_commands = 0
+        self.command_log: deque[Command | int] = deque(maxlen=1000)  # answered or not
         self.paused = False
         self.extra_stat = 0
         self.port = config.port
@@ -195,6 +198,7 @@ class PmuSimulator:
 
     # -- protocol -------------------------------------------------------------------------
     def add_peer(self, peer: Peer) -> None:
+        peer.streaming = peer.streaming or self.config.stream_on_connect
         self._peers.add(peer)
         self.stats.clients += 1
 
@@ -205,6 +209,7 @@ class PmuSimulator:
         """Answer one command (clause 6.5, Table 15); commands for another IDCODE are
         ignored, like a real device does."""
         self.stats.commands += 1
+        self.command_log.append(_command_name(frame.command))
         if self.drop_commands > 0:
             self.drop_commands -= 1
             self.stats.commands_dropped += 1
@@ -337,3 +342,10 @@ class PmuSimulator:
             self.stats.configs_sent += 1
             deadline = self.clock.monotonic_ns() + round(self.config.cfg_every_s * _NS)
             await self.clock.sleep_until_ns(deadline)
+
+
+def _command_name(code: int) -> Command | int:
+    try:
+        return Command(code)
+    except ValueError:
+        return code

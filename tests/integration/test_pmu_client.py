@@ -1,0 +1,205 @@
+"""The PMU client against the PMU simulator over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from adapters.c37118.client import PmuClient, PmuClientConfig
+from adapters.c37118.constants import Command, Stat
+from adapters.c37118.simulator import PmuSimulator, SimulatorConfig
+from adapters.c37118.testing import RecordingSink
+from edgepipe.core import Quality, StatusKind, SystemClock
+
+pytestmark = pytest.mark.integration
+
+RATE = 50
+PERIOD_NS = 1_000_000_000 // RATE
+
+
+def _client(port: int, **kw: Any) -> PmuClient:
+    base = PmuClientConfig(
+        name="pmu", transport="tcp", host="127.0.0.1", port=port, idcode=1,
+        timeout_s=0.3, command_gap_s=0.02, quiet_periods=5, reconnect_min_s=0.05,
+        reconnect_max_s=0.2,
+    )  # fmt: skip
+    return PmuClient(replace(base, **kw), SystemClock())
+
+
+@contextlib.asynccontextmanager
+async def running(client: PmuClient, sink: RecordingSink) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(client.run(sink))
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@contextlib.asynccontextmanager
+async def simulator(**kw: Any) -> AsyncIterator[PmuSimulator]:
+    sim = PmuSimulator(SimulatorConfig(port=0, rate_hz=RATE, n_pmus=2, **kw))
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _assert_on_grid(times: np.ndarray) -> None:  # type: ignore[type-arg]
+    """Each time is exactly k/R s since the epoch (rounded to ns), consecutive k."""
+    ks = [(int(t) * RATE + 500_000_000) // 1_000_000_000 for t in times]
+    assert [int(t) for t in times] == [(k * 1_000_000_000 + RATE // 2) // RATE for k in ks]
+    assert np.all(np.diff(ks) == 1), "a frame is missing or repeated"
+
+
+async def test_tcp_startup_streams_batches_with_device_times_values_and_quality() -> None:
+    async with simulator() as sim:
+        sink = RecordingSink()
+        client = _client(sim.port)
+        async with running(client, sink):
+            await sink.wait_for(lambda: sink.rows("pmu/3") >= 10)
+        assert [i.stream for i in sink.infos] == ["pmu/2", "pmu/3"]
+        info = sink.infos[0]
+        assert (info.asset, info.rate_hz, info.nominal_hz, info.idcode) == ("PMU1", 50.0, 60.0, 2)
+        assert info.channels[0].name == "VA.mag" and info.channels[0].phase == "A"
+        b = next(b for b in sink.batches if b.stream == "pmu/2")
+        assert b.device_time and b.values.shape[1] == 14
+        v_ln = 230e3 / math.sqrt(3)
+        assert np.all(np.abs(b.values[:, 0] / v_ln - 1) < 0.06)  # VA magnitude
+        assert np.all(np.abs(b.values[:, info.index("freq")] - 60.0) < 0.05)
+        assert np.all(b.quality == Quality.GOOD)
+        _assert_on_grid(sink.times("pmu/2"))
+        assert sink.kinds()[0] == StatusKind.CONNECTED
+        # Cancelling the source stops the stream it started (TURN_OFF, Table 15).
+        await asyncio.sleep(0.1)
+        assert list(sim.command_log)[:2] == [Command.SEND_CFG2, Command.TURN_ON]
+        assert sim.command_log[-1] == Command.TURN_OFF
+
+
+async def test_udp_commands_and_data() -> None:
+    async with simulator(udp=True) as sim:
+        sink = RecordingSink()
+        async with running(_client(sim.port, transport="udp"), sink):
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= 10)
+        _assert_on_grid(sink.times("pmu/2"))
+        await asyncio.sleep(0.1)
+        assert sim.command_log[-1] == Command.TURN_OFF
+
+
+async def test_spontaneous_udp_listener_waits_for_the_config_and_never_commands() -> None:
+    port = _free_udp_port()
+    async with simulator(udp=True, spontaneous_to=("127.0.0.1", port), cfg_every_s=0.4) as sim:
+        # The device announced its CFG-2 before we listened: data comes first.
+        await asyncio.sleep(0.1)
+        sink = RecordingSink()
+        client = _client(port, transport="udp", spontaneous=True)
+        async with running(client, sink):
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= 5)
+        assert client.stats.unknown_config > 0
+        assert sim.stats.commands == 0
+        _assert_on_grid(sink.times("pmu/2"))
+
+
+async def test_commands_are_retried_when_the_pmu_drops_them() -> None:
+    async with simulator() as sim:
+        sim.drop_commands = 2
+        sink = RecordingSink()
+        client = _client(sim.port)
+        async with running(client, sink):
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= 3)
+        assert sim.stats.commands_dropped == 2
+        assert client.stats.command_retries >= 2
+
+
+async def test_data_before_config_asks_for_the_config() -> None:
+    async with simulator(stream_on_connect=True) as sim:
+        sink = RecordingSink()
+        client = _client(sim.port)
+        async with running(client, sink):
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= 3)
+        assert Command.SEND_CFG2 in sim.command_log
+
+
+async def test_config_change_mid_stream_reannounces_without_a_gap() -> None:
+    async with simulator(cfg_change_flag_s=0.5) as sim:
+        sink = RecordingSink()
+        client = _client(sim.port)
+        async with running(client, sink):
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= 5)
+            sim.change_config()
+            await sink.wait_for(lambda: len(sink.infos) >= 4)
+            n = sink.rows("pmu/2")
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= n + 5)
+        assert StatusKind.CONFIG_CHANGED in sink.kinds()
+        assert client.stats.config_changes == 1 and client.cfg is not None
+        assert client.cfg.cfgcnt == (1, 1)
+        _assert_on_grid(sink.times("pmu/2"))  # no frame lost across the change
+
+
+async def test_reconnects_after_the_simulator_restarts() -> None:
+    async with simulator() as sim:
+        port = sim.port
+        sink = RecordingSink()
+        client = _client(port)
+        async with running(client, sink):
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= 3)
+            await sim.stop()
+            await sink.wait_for(lambda: StatusKind.DISCONNECTED in sink.kinds())
+            sim2 = PmuSimulator(SimulatorConfig(port=port, rate_hz=RATE, n_pmus=2))
+            await sim2.start()
+            try:
+                n = sink.rows("pmu/2")
+                await sink.wait_for(lambda: sink.rows("pmu/2") >= n + 3)
+            finally:
+                await sim2.stop()
+        assert client.stats.reconnects >= 1
+        assert sink.kinds().count(StatusKind.CONNECTED) >= 2
+
+
+async def test_quiet_then_resumed() -> None:
+    async with simulator() as sim:
+        sink = RecordingSink()
+        async with running(_client(sim.port), sink):
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= 3)
+            sim.paused = True
+            await sink.wait_for(lambda: StatusKind.QUIET in sink.kinds())
+            assert StatusKind.RESUMED not in sink.kinds()
+            sim.paused = False
+            await sink.wait_for(lambda: StatusKind.RESUMED in sink.kinds())
+        quiet = [s for s in sink.statuses if s.kind == StatusKind.QUIET]
+        assert {s.stream for s in quiet} == {"pmu/2", "pmu/3"}
+
+
+async def test_stat_bits_become_quality_flags() -> None:
+    async with simulator() as sim:
+        sim.extra_stat = Stat.SYNC_LOST | Stat.TRIGGER
+        sink = RecordingSink()
+        async with running(_client(sim.port), sink):
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= 3)
+        q = np.concatenate([b.quality for b in sink.batches])
+        assert np.all(q == Quality.SYNC_LOST | Quality.TRIGGERED)
+
+
+async def test_cfg3_in_fragments() -> None:
+    async with simulator(cfg3_max_frame=200) as sim:
+        sink = RecordingSink()
+        async with running(_client(sim.port, config_frame="cfg3"), sink):
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= 3)
+        assert Command.SEND_CFG3 in sim.command_log
+        assert sink.infos[0].channels[0].name == "VA.mag"
