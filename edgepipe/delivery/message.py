@@ -114,8 +114,9 @@ def _jsonable(value: Any) -> Any:  # noqa: PLR0911  (one return per JSON type is
     if isinstance(value, enum.Enum):
         return _jsonable(value.value)
     if isinstance(value, Mapping):
+        # Sort by key alone: keys 1 and "1" both become "1" and their values may not compare.
         items = ((str(k), _jsonable(v)) for k, v in value.items())
-        return dict(sorted(items))
+        return dict(sorted(items, key=_key))
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, (set, frozenset)):
@@ -124,12 +125,16 @@ def _jsonable(value: Any) -> Any:  # noqa: PLR0911  (one return per JSON type is
     return str(value)
 
 
+def _key(item: tuple[str, Any]) -> str:
+    return item[0]
+
+
 def alert_to_dict(alert: Alert) -> dict[str, Any]:
     """The alert as plain JSON types, keys in the schema's order."""
     score, raw_score = _finite_score(alert.score)
     evidence: dict[str, Any] = _jsonable(dict(alert.evidence))
     if raw_score is not None:
-        evidence = dict(sorted({**evidence, "score_nonfinite": raw_score}.items()))
+        evidence = dict(sorted({**evidence, "score_nonfinite": raw_score}.items(), key=_key))
     # 0 means "not filled in": a raise is its own raise time; for a clear it is unknown.
     raised_ns: int | None = alert.raised_time_ns or None
     if raised_ns is None and alert.state == AlertState.RAISED:
