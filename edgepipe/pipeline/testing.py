@@ -35,14 +35,20 @@ T0_NS = 1_700_000_000_000_000_000  # a round second: frame 0 of every rate
 
 
 def pmu_info(
-    stream: str = "pmu1", asset: str = "bus1", rate_hz: float = 60.0, f_nom: float = 60.0
+    stream: str = "pmu1",
+    asset: str = "bus1",
+    rate_hz: float = 60.0,
+    f_nom: float = 60.0,
+    v_nominal: float = 0.0,
 ) -> StreamInfo:
-    """A PMU as the C37.118 adapter reports it: VA/VB/VC, IA/IB/IC, freq, rocof."""
+    """A PMU as the C37.118 adapter reports it: VA/VB/VC, IA/IB/IC, freq, rocof.
+
+    CFG-2 carries no nominal voltage, so ``v_nominal`` is 0 (unknown) unless given."""
     chans: list[ChannelInfo] = []
-    for q, unit in (("V", "V"), ("I", "A")):
+    for q, unit, nom in (("V", "V", v_nominal), ("I", "A", 0.0)):
         for ph in "ABC":
             name = f"{q}{ph}"
-            chans.append(ChannelInfo(f"{name}.mag", ChannelKind.MAGNITUDE, unit, name, ph))
+            chans.append(ChannelInfo(f"{name}.mag", ChannelKind.MAGNITUDE, unit, name, ph, nom))
             chans.append(ChannelInfo(f"{name}.ang", ChannelKind.ANGLE, "rad", name, ph))
     chans.append(ChannelInfo("freq", ChannelKind.FREQUENCY, "Hz", nominal=f_nom))
     chans.append(ChannelInfo("rocof", ChannelKind.ROCOF, "Hz/s"))
