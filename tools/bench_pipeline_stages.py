@@ -16,9 +16,23 @@ import time
 
 import numpy as np
 
-from edgepipe.core import Window
-from edgepipe.pipeline import AlertEngine, Windower, WindowConfig, build_rules, pmu_features
-from edgepipe.pipeline.testing import pmu_batch, pmu_info
+from edgepipe.core import SampleBatch, Window
+from edgepipe.pipeline import AlertEngine, WindowConfig, Windower, build_rules, pmu_features
+from edgepipe.pipeline.testing import V_BASE, pmu_batch, pmu_info
+
+
+def _streams(args: argparse.Namespace, n: int) -> tuple[list[Windower], list[SampleBatch]]:
+    rng = np.random.default_rng(7)
+    cfg = WindowConfig(length=args.length, hop=args.hop)
+    windowers, batches = [], []
+    for p in range(args.pmus):
+        info = pmu_info(f"pmu{p}", f"bus{p}", rate_hz=args.rate, v_nominal=V_BASE)
+        v = 1.0 + 0.002 * rng.standard_normal(n)
+        v[n // 2 : n // 2 + int(args.rate // 4)] = 0.7  # one sag per PMU: alerts happen
+        f = 60.0 + 0.005 * rng.standard_normal(n)
+        batches.append(pmu_batch(info, n, v_pu=v, f_hz=f))
+        windowers.append(Windower(info, cfg))
+    return windowers, batches
 
 
 def main() -> None:
@@ -31,16 +45,7 @@ def main() -> None:
     args = ap.parse_args()
 
     n = int(args.seconds * args.rate)
-    rng = np.random.default_rng(7)
-    cfg = WindowConfig(length=args.length, hop=args.hop)
-    windowers, batches = [], []
-    for p in range(args.pmus):
-        info = pmu_info(f"pmu{p}", f"bus{p}", rate_hz=args.rate)
-        v = 1.0 + 0.002 * rng.standard_normal(n)
-        v[n // 2 : n // 2 + int(args.rate // 4)] = 0.7  # one sag per PMU: alerts happen
-        f = 60.0 + 0.005 * rng.standard_normal(n)
-        batches.append(pmu_batch(info, n, v_pu=v, f_hz=f))
-        windowers.append(Windower(info, cfg))
+    windowers, batches = _streams(args, n)
     detectors = build_rules()
     engine = AlertEngine("bench")
 
@@ -51,7 +56,9 @@ def main() -> None:
         t0 = time.perf_counter()
         tick: list[Window] = []
         for w, b in zip(windowers, batches, strict=True):
-            row = type(b)(b.stream, b.times_ns[k : k + 1], b.values[k : k + 1], b.quality[k : k + 1])
+            row = type(b)(
+                b.stream, b.times_ns[k : k + 1], b.values[k : k + 1], b.quality[k : k + 1]
+            )
             tick.extend(w.push(row))
         t1 = time.perf_counter()
         if not tick:
@@ -70,16 +77,17 @@ def main() -> None:
         n_windows += len(tick)
     cpu = time.process_time() - cpu0
 
-    per = {name: 1e6 * t / max(n_windows, 1) for name, t in
-           (("windows", t_win), ("features", t_feat), ("rules", t_rules), ("alerts", t_alerts))}  # fmt: skip
+    stages = (("windows", t_win), ("features", t_feat), ("rules", t_rules), ("alerts", t_alerts))
+    per = {name: 1e6 * t / max(n_windows, 1) for name, t in stages}
     total = per["features"] + per["rules"] + per["alerts"]
     load = args.pmus * args.rate / args.hop
-    print(f"pmus={args.pmus} rate={args.rate} length={args.length} hop={args.hop} "
-          f"windows={n_windows} alerts={n_alerts} scores/window={len(detectors)}")  # fmt: skip
+    print(f"pmus={args.pmus} rate={args.rate} length={args.length} hop={args.hop}")
+    print(f"windows={n_windows} alerts={n_alerts} scores/window={len(detectors)}")
     for name, us in per.items():
         print(f"  {name:9s} {us:7.2f} us/window")
-    print(f"  features+rules+alerts {total:.2f} us/window -> {total * load / 1e4:.1f} % of one core "
-          f"at {load:.0f} windows/s (windows stage adds {per['windows'] * load / 1e4:.1f} %)")  # fmt: skip
+    share, win_share = total * load / 1e4, per["windows"] * load / 1e4
+    print(f"  features+rules+alerts {total:.2f} us/window -> {share:.1f} % of one core")
+    print(f"  at {load:.0f} windows/s (the windows stage adds {win_share:.1f} %)")
     print(f"  process CPU {cpu:.2f} s for {n / args.rate:.1f} s of stream")
 
 

@@ -114,10 +114,19 @@ class AlertEngine:
         asset = asset or status.stream
         quiet = status.kind is StatusKind.QUIET
         score = Score(
-            status.stream, asset, STREAM_QUIET, Severity.WARNING, 1.0 if quiet else 0.0,
-            quiet, not quiet, f"source/{status.source}", status.time_ns,
-            status.time_ns, status.time_ns, {"source": status.source, "detail": status.detail},
-        )  # fmt: skip
+            status.stream,
+            asset,
+            STREAM_QUIET,
+            Severity.WARNING,
+            1.0 if quiet else 0.0,
+            quiet,
+            not quiet,
+            f"source/{status.source}",
+            status.time_ns,
+            status.time_ns,
+            status.time_ns,
+            {"source": status.source, "detail": status.detail},
+        )
         key = (asset, STREAM_QUIET)
         st = self._keys.setdefault(key, _Key())
         if quiet:
@@ -145,19 +154,34 @@ class AlertEngine:
             st.suppressing = True
             self._n["suppressed"] += 1
             self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            _log.warning("alert_raise_suppressed", asset=s.asset, kind=s.kind, event_time_ns=t,
-                         raises_in_window=len(st.raises))  # fmt: skip
+            _log.warning(
+                "alert_raise_suppressed",
+                asset=s.asset,
+                kind=s.kind,
+                event_time_ns=t,
+                raises_in_window=len(st.raises),
+            )
             return None
         st.raises.append(t)
         return self._raise(st, s, t)
 
     def _raise(self, st: _Key, s: Score, t: int) -> Alert:
         alert = Alert(
-            id=alert_id(self.site, s.asset, s.kind, t), site=self.site, asset=s.asset,
-            stream=s.stream, kind=s.kind, severity=s.severity, state=AlertState.RAISED,
-            event_time_ns=t, score=s.score, model=s.model, window_start_ns=s.window_start_ns,
-            window_end_ns=s.window_end_ns, evidence=dict(s.evidence), raised_time_ns=t,
-        )  # fmt: skip
+            id=alert_id(self.site, s.asset, s.kind, t),
+            site=self.site,
+            asset=s.asset,
+            stream=s.stream,
+            kind=s.kind,
+            severity=s.severity,
+            state=AlertState.RAISED,
+            event_time_ns=t,
+            score=s.score,
+            model=s.model,
+            window_start_ns=s.window_start_ns,
+            window_end_ns=s.window_end_ns,
+            evidence=dict(s.evidence),
+            raised_time_ns=t,
+        )
         st.alert = alert
         st.run = 0
         self._n["raised"] += 1
@@ -176,11 +200,21 @@ class AlertEngine:
         self._n["cleared"] += 1
         evidence: dict[str, Any] = dict(s.evidence)
         return Alert(
-            id=raised.id, site=self.site, asset=raised.asset, stream=s.stream, kind=raised.kind,
-            severity=raised.severity, state=AlertState.CLEARED, event_time_ns=s.event_time_ns,
-            score=s.score, model=s.model, window_start_ns=s.window_start_ns,
-            window_end_ns=s.window_end_ns, evidence=evidence, raised_time_ns=raised.event_time_ns,
-        )  # fmt: skip
+            id=raised.id,
+            site=self.site,
+            asset=raised.asset,
+            stream=s.stream,
+            kind=raised.kind,
+            severity=raised.severity,
+            state=AlertState.CLEARED,
+            event_time_ns=s.event_time_ns,
+            score=s.score,
+            model=s.model,
+            window_start_ns=s.window_start_ns,
+            window_end_ns=s.window_end_ns,
+            evidence=evidence,
+            raised_time_ns=raised.event_time_ns,
+        )
 
     def active_alerts(self) -> list[Alert]:
         """The RAISED alerts standing now (e.g. to republish after a restart)."""

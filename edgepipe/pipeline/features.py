@@ -78,7 +78,7 @@ def _std(x: F64) -> F64:
 def _last(x: F64) -> F64:
     """The last non-NaN value along the last axis (NaN when there is none)."""
     idx = x.shape[-1] - 1 - np.argmax(~np.isnan(x[..., ::-1]), axis=-1)
-    return np.take_along_axis(x, idx[..., None], axis=-1)[..., 0]  # type: ignore[no-any-return]
+    return np.take_along_axis(x, idx[..., None], axis=-1)[..., 0]
 
 
 def _base(mag: F64, nominal: float) -> F64:
@@ -92,7 +92,7 @@ def _base(mag: F64, nominal: float) -> F64:
     rows = np.arange(srt.shape[0])
     lo, hi = np.maximum(cnt - 1, 0) // 2, np.maximum(cnt, 1) // 2
     base = np.where(cnt > 0, (srt[rows, lo] + srt[rows, hi]) / 2, np.nan)
-    return np.where(base > 0, base, np.nan)  # type: ignore[no-any-return]
+    return np.where(base > 0, base, np.nan)
 
 
 _S = np.sqrt(3) / 2  # sin 120 deg: the operator a = -1/2 + j sqrt(3)/2
@@ -128,7 +128,9 @@ def _quantity(vals: F64, ps: PhasorSet | None, out: dict[str, F64], prefix: str)
         mags = vals[:, :, list(ps.mags)]
         if ps.mode == "abc" and ps.has_angles:
             ang = vals[:, :, list(ps.angles)]
-            x1, x2, x0, angle = _fortescue(np.stack((mags * np.cos(ang), mags * np.sin(ang))), ps.nominal)
+            x1, x2, x0, angle = _fortescue(
+                np.stack((mags * np.cos(ang), mags * np.sin(ang))), ps.nominal
+            )
             seq = (x1, x2, x0)
             mag = x1
         else:
@@ -149,11 +151,14 @@ def _signals(vals: F64, quality: np.ndarray, times: np.ndarray, lay: Layout) -> 
     isn = np.isnan(vals)
     bad = (quality & np.uint16(BAD_QUALITY)) != 0
     c = max(vals.shape[2], 1)
-    nan_frac = np.add.reduce(isn, axis=2) / c
-    out: dict[str, F64] = {"bad": bad.astype(np.float64), "missing": isn.all(axis=2).astype(np.float64)}
+    nan_frac: F64 = np.add.reduce(isn, axis=2) / c
+    out: dict[str, F64] = {
+        "bad": bad.astype(np.float64),
+        "missing": np.asarray(isn.all(axis=2), dtype=np.float64),
+    }
     if bad.any():  # the common case has no bad row: skip a full-size copy
         vals = np.where(bad[..., None], np.nan, vals)
-        nan_frac = np.where(bad, 1.0, nan_frac)
+        nan_frac = np.where(bad, 1.0, nan_frac).astype(np.float64)
     out["nan"] = nan_frac
     _quantity(vals, lay.voltage, out, "v")
     _quantity(vals, lay.current, out, "i")
@@ -190,13 +195,19 @@ def _slope(t: F64, y: F64) -> F64:
         dt = np.where(ok, t - tm[:, None], 0)
         num = (dt * np.where(ok, y - ym[:, None], 0)).sum(axis=1)
         den = (dt * dt).sum(axis=1)
-        return np.where(cnt >= 2, num / den, np.nan)  # type: ignore[no-any-return]
+        return np.where(cnt >= 2, num / den, np.nan)
 
 
 _SPREAD = ("v_pu", "i_pu", "freq_dev_hz")
 _MEANS = ("v1_pu", "v2_pu", "v0_pu", "i1_pu", "i2_pu", "i0_pu")
-_PEAKS = ("v_unbalance_pct", "i_unbalance_pct", "rocof_reported_hz_s", "rocof_computed_hz_s",
-          "rocof_hz_s", "angle_jump_deg")  # fmt: skip
+_PEAKS = (
+    "v_unbalance_pct",
+    "i_unbalance_pct",
+    "rocof_reported_hz_s",
+    "rocof_computed_hz_s",
+    "rocof_hz_s",
+    "angle_jump_deg",
+)
 _FRACS = ("bad", "missing", "nan")
 _COLS = {
     "min": [FEATURE_INDEX[k] for k in ("v_pu_min", "freq_dev_min_hz")],
@@ -205,11 +216,19 @@ _COLS = {
     "std": [FEATURE_INDEX[k] for k in ("v_pu_std", "i_pu_std", "freq_std_hz")],
     "range": [FEATURE_INDEX[k] for k in ("v_pu_range", "i_pu_range", "freq_range_hz")],
     "means": [FEATURE_INDEX[k] for k in ("v1_pu", "v2_pu", "v0_pu", "i1_pu", "i2_pu", "i0_pu")],
-    "peaks": [FEATURE_INDEX[k] for k in ("v_unbalance_pct", "i_unbalance_pct",
-              "rocof_reported_abs_max_hz_s", "rocof_computed_abs_max_hz_s",
-              "rocof_abs_max_hz_s", "angle_jump_deg")],
+    "peaks": [
+        FEATURE_INDEX[k]
+        for k in (
+            "v_unbalance_pct",
+            "i_unbalance_pct",
+            "rocof_reported_abs_max_hz_s",
+            "rocof_computed_abs_max_hz_s",
+            "rocof_abs_max_hz_s",
+            "angle_jump_deg",
+        )
+    ],
     "fracs": [FEATURE_INDEX[k] for k in ("bad_quality_frac", "missing_frac", "nan_frac")],
-}  # fmt: skip
+}
 
 
 def _reduce(s: dict[str, F64]) -> F64:
@@ -226,7 +245,9 @@ def _reduce(s: dict[str, F64]) -> F64:
     out[:, _COLS["range"]] = (hi - lo).T
     out[:, _COLS["means"]] = _mean(np.stack([s[k] for k in _MEANS])).T
     out[:, _COLS["peaks"]] = np.fmax.reduce(np.abs(np.stack([s[k] for k in _PEAKS])), axis=2).T
-    out[:, _COLS["fracs"]] = np.add.reduce(np.stack([s[k] for k in _FRACS]), axis=2).T / s["bad"].shape[1]
+    out[:, _COLS["fracs"]] = (
+        np.add.reduce(np.stack([s[k] for k in _FRACS]), axis=2).T / s["bad"].shape[1]
+    )
     out[:, FEATURE_INDEX["rocof_fit_hz_s"]] = _slope(s["t_s"], s["freq_dev_hz"])
     return out
 

@@ -24,6 +24,7 @@ __all__ = [
 
 import dataclasses
 import enum
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,8 +66,10 @@ class RuleConfig:
         finite = np.isfinite(self.raise_threshold) and np.isfinite(self.clear_threshold)
         check(bool(finite), "raise_threshold", "thresholds must be finite")
         below = self.direction is Direction.BELOW
-        ok = self.clear_threshold >= self.raise_threshold if below else (
-            self.clear_threshold <= self.raise_threshold
+        ok = (
+            self.clear_threshold >= self.raise_threshold
+            if below
+            else (self.clear_threshold <= self.raise_threshold)
         )
         check(ok, "clear_threshold", "must lie on the healthy side of raise_threshold")
 
@@ -89,15 +92,15 @@ class QualityConfig:
         )
 
 
-_B, _A = Direction.BELOW, Direction.ABOVE
+_B, _A, _W = Direction.BELOW, Direction.ABOVE, Severity.WARNING
 DEFAULT_RULES: tuple[RuleConfig, ...] = (
     RuleConfig("undervoltage", "v_pu_min", _B, 0.9, 0.95, Severity.CRITICAL, "pu", "v_pu"),
     RuleConfig("overvoltage", "v_pu_max", _A, 1.1, 1.05, Severity.CRITICAL, "pu", "v_pu"),
-    RuleConfig("underfrequency", "freq_dev_min_hz", _B, -0.5, -0.2, unit="Hz", signal="freq_dev_hz"),
-    RuleConfig("overfrequency", "freq_dev_max_hz", _A, 0.5, 0.2, unit="Hz", signal="freq_dev_hz"),
-    RuleConfig("rocof", "rocof_abs_max_hz_s", _A, 1.0, 0.5, unit="Hz/s", signal="rocof_hz_s", signal_abs=True),
-    RuleConfig("angle_jump", "angle_jump_deg", _A, 10.0, 5.0, unit="deg", signal="angle_jump_deg"),
-)  # fmt: skip
+    RuleConfig("underfrequency", "freq_dev_min_hz", _B, -0.5, -0.2, _W, "Hz", "freq_dev_hz"),
+    RuleConfig("overfrequency", "freq_dev_max_hz", _A, 0.5, 0.2, _W, "Hz", "freq_dev_hz"),
+    RuleConfig("rocof", "rocof_abs_max_hz_s", _A, 1.0, 0.5, _W, "Hz/s", "rocof_hz_s", True),
+    RuleConfig("angle_jump", "angle_jump_deg", _A, 10.0, 5.0, _W, "deg", "angle_jump_deg"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +132,16 @@ def _as_table(rule: RuleConfig | None) -> dict[str, Any]:
     return {} if rule is None else {f.name: getattr(rule, f.name) for f in dataclasses.fields(rule)}
 
 
+def _json(x: float) -> float | None:
+    """Evidence travels as JSON, which has no NaN."""
+    return None if math.isnan(x) else x
+
+
 def _quality_fraction(features: np.ndarray) -> np.ndarray:
     bad = features[:, FEATURE_INDEX["bad_quality_frac"]]
     missing = features[:, FEATURE_INDEX["missing_frac"]]
-    return np.fmax(bad, missing)
+    out: np.ndarray = np.fmax(bad, missing)
+    return out
 
 
 class ThresholdRule:
@@ -168,10 +177,18 @@ class ThresholdRule:
         static = self._static
         kind, sev, model = c.kind, c.severity, self.model
         scores = []
-        rows = zip(windows, value.tolist(), active.tolist(), clear.tolist(), usable.tolist(),
-                   starts, ends, strict=True)  # fmt: skip
+        rows = zip(
+            windows,
+            value.tolist(),
+            active.tolist(),
+            clear.tolist(),
+            usable.tolist(),
+            starts,
+            ends,
+            strict=True,
+        )
         for w, v, a, cl, ok, start, end in rows:
-            finite = v == v
+            finite = not math.isnan(v)
             evidence: dict[str, Any] = {**static, "value": v if finite else None}
             if not ok:
                 evidence["reason"] = "data_quality"
@@ -180,9 +197,21 @@ class ThresholdRule:
             t = self._first_crossing(w, evidence) if a else end
             info = w.info
             scores.append(
-                Score(info.stream, info.asset, kind, sev, v if finite else 0.0, a, cl, model,
-                      t, start, end, evidence)
-            )  # fmt: skip
+                Score(
+                    info.stream,
+                    info.asset,
+                    kind,
+                    sev,
+                    v if finite else 0.0,
+                    a,
+                    cl,
+                    model,
+                    t,
+                    start,
+                    end,
+                    evidence,
+                )
+            )
         return scores
 
     def _first_crossing(self, window: Window, evidence: dict[str, Any]) -> int:
@@ -194,7 +223,11 @@ class ThresholdRule:
             return window.end_ns
         sig = np.abs(sig) if c.signal_abs else sig
         with np.errstate(invalid="ignore"):
-            hit = sig < c.raise_threshold if c.direction is Direction.BELOW else sig > c.raise_threshold
+            hit = (
+                sig < c.raise_threshold
+                if c.direction is Direction.BELOW
+                else sig > c.raise_threshold
+            )
         rows = np.flatnonzero(hit)
         if rows.size == 0:
             return window.end_ns
@@ -227,10 +260,11 @@ class DataQualityDetector:
         scores = []
         for k, w in enumerate(windows):
             v = float(frac[k])
+            finite = not math.isnan(v)
             evidence: dict[str, Any] = {
-                "bad_quality_frac": bad_col[k] if bad_col[k] == bad_col[k] else None,
-                "missing_frac": miss_col[k] if miss_col[k] == miss_col[k] else None,
-                "nan_frac": nan_col[k] if nan_col[k] == nan_col[k] else None,
+                "bad_quality_frac": _json(bad_col[k]),
+                "missing_frac": _json(miss_col[k]),
+                "nan_frac": _json(nan_col[k]),
                 "raise_fraction": c.raise_fraction,
                 "clear_fraction": c.clear_fraction,
             }
@@ -240,10 +274,21 @@ class DataQualityDetector:
                 rows = np.flatnonzero(bad_rows)
                 t = int(w.times_ns[rows[0]]) if rows.size else t
             scores.append(
-                Score(w.info.stream, w.info.asset, "data_quality", c.severity,
-                      v if v == v else 0.0, bool(active[k]), bool(clear[k]), self.model,
-                      t, starts[k], ends[k], evidence)
-            )  # fmt: skip
+                Score(
+                    w.info.stream,
+                    w.info.asset,
+                    "data_quality",
+                    c.severity,
+                    v if finite else 0.0,
+                    bool(active[k]),
+                    bool(clear[k]),
+                    self.model,
+                    t,
+                    starts[k],
+                    ends[k],
+                    evidence,
+                )
+            )
         return scores
 
 

@@ -58,6 +58,7 @@ def pmu_info(
 def pmu_batch(
     info: StreamInfo,
     n: int,
+    *,
     start_frame: int = 0,
     v_pu: float | np.ndarray = 1.0,
     f_hz: float | np.ndarray | None = None,
@@ -106,9 +107,7 @@ def conformance_windows(count: int = 8, length: int = 30) -> list[Window]:
 
 
 def _nan_windows(windows: Sequence[Window]) -> list[Window]:
-    return [
-        Window(w.info, w.times_ns, np.full_like(w.values, np.nan), w.quality) for w in windows
-    ]
+    return [Window(w.info, w.times_ns, np.full_like(w.values, np.nan), w.quality) for w in windows]
 
 
 def check_detector(factory: Callable[[], Detector], windows: Sequence[Window]) -> float:

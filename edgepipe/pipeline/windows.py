@@ -26,7 +26,7 @@ import numpy as np
 
 from edgepipe.core import Quality, SampleBatch, StreamInfo, Window
 from edgepipe.pipeline._config import check
-from edgepipe.pipeline.ring import I64, RingBuffer, RingStatistics
+from edgepipe.pipeline.ring import I64, RingBuffer, RingSlice, RingStatistics
 
 _NS = 1_000_000_000
 
@@ -123,9 +123,11 @@ class Windower:
                 self._empty += 1
                 continue
             if hi - lo == length:
-                out.append(Window(self.info, rows.times_ns[lo:hi], rows.values[lo:hi], rows.quality[lo:hi]))
+                out.append(
+                    Window(self.info, rows.times_ns[lo:hi], rows.values[lo:hi], rows.quality[lo:hi])
+                )
             else:
-                out.append(self._with_gaps(rows.times_ns, rows.values, rows.quality, frames, lo, hi, b))
+                out.append(self._with_gaps(rows, frames[lo:hi], lo, b))
                 self._gap_windows += 1
         self._windows += len(out)
         self._next = (k_new // hop + 1) * hop
@@ -142,7 +144,10 @@ class Windower:
     def _live_window(self, b: int) -> Window | None:
         """The live case (one new row, exactly on boundary ``b``, no gap): no searching."""
         length = self.config.length
-        if len(self.ring) < length or self._frame(self.ring.time_back(length - 1)) != b - length + 1:
+        if (
+            len(self.ring) < length
+            or self._frame(self.ring.time_back(length - 1)) != b - length + 1
+        ):
             return None
         rows = self.ring.copy_last(length)
         self._windows += 1
@@ -165,23 +170,25 @@ class Windower:
         self._empty += count - len(kept)
         return kept
 
-    def _with_gaps(
-        self, times: I64, values: np.ndarray, quality: np.ndarray, frames: I64, lo: int, hi: int, b: int
-    ) -> Window:
+    def _with_gaps(self, rows: RingSlice, frames: I64, lo: int, b: int) -> Window:
+        """The frame range ``(b - length, b]`` with gap rows where no row arrived."""
         length = self.config.length
         first = b - length + 1
         full = np.arange(first, b + 1, dtype=np.int64)
         w_times = frame_time_ns(full, self.info.rate_hz)
-        w_values = np.full((length, values.shape[1]), np.nan, dtype=np.float64)
+        w_values = np.full((length, rows.values.shape[1]), np.nan, dtype=np.float64)
         w_quality = np.full(length, int(Quality.INVALID), dtype=np.uint16)
-        pos = frames[lo:hi] - first
-        w_times[pos] = times[lo:hi]
-        w_values[pos] = values[lo:hi]
-        w_quality[pos] = quality[lo:hi]
+        pos = frames - first
+        hi = lo + len(frames)
+        w_times[pos] = rows.times_ns[lo:hi]
+        w_values[pos] = rows.values[lo:hi]
+        w_quality[pos] = rows.quality[lo:hi]
         return Window(self.info, w_times, w_values, w_quality)
 
     def statistics(self) -> WindowStatistics:
-        return WindowStatistics(self._windows, self._gap_windows, self._empty, self.ring.statistics())
+        return WindowStatistics(
+            self._windows, self._gap_windows, self._empty, self.ring.statistics()
+        )
 
 
 class WindowStage:

@@ -31,8 +31,15 @@ DETECTORS = _all()
 
 def test_every_rule_kind_is_in_the_suite() -> None:
     names = {n for n, _ in DETECTORS}
-    assert {"undervoltage", "overvoltage", "underfrequency", "overfrequency", "rocof",
-            "angle_jump", "data_quality"} <= names  # fmt: skip
+    assert {
+        "undervoltage",
+        "overvoltage",
+        "underfrequency",
+        "overfrequency",
+        "rocof",
+        "angle_jump",
+        "data_quality",
+    } <= names
 
 
 @pytest.mark.parametrize(("name", "factory"), DETECTORS, ids=[n for n, _ in DETECTORS])
@@ -43,7 +50,9 @@ def test_detector_conformance(name: str, factory: Callable[[], Detector]) -> Non
 
 
 @pytest.mark.parametrize(("name", "factory"), DETECTORS, ids=[n for n, _ in DETECTORS])
-def test_detector_gives_one_score_per_window_at_most(name: str, factory: Callable[[], Detector]) -> None:
+def test_detector_gives_one_score_per_window_at_most(
+    name: str, factory: Callable[[], Detector]
+) -> None:
     from edgepipe.pipeline.features import pmu_features
 
     windows = conformance_windows()

@@ -14,11 +14,28 @@ from edgepipe.pipeline import ALERT_NAMESPACE, AlertConfig, AlertEngine, alert_i
 MS = 1_000_000
 
 
-def score(t_ms: int, active: bool = False, clear: bool = False, kind: str = "undervoltage",
-          asset: str = "bus1") -> Score:  # fmt: skip
+def score(
+    t_ms: int,
+    active: bool = False,
+    clear: bool = False,
+    kind: str = "undervoltage",
+    asset: str = "bus1",
+) -> Score:
     t = t_ms * MS
-    return Score("pmu1", asset, kind, Severity.CRITICAL, 0.5, active, clear, "rules/x",
-                 t, t - 500 * MS, t, {"value": t_ms})  # fmt: skip
+    return Score(
+        "pmu1",
+        asset,
+        kind,
+        Severity.CRITICAL,
+        0.5,
+        active,
+        clear,
+        "rules/x",
+        t,
+        t - 500 * MS,
+        t,
+        {"value": t_ms},
+    )
 
 
 def states(engine: AlertEngine, scores: list[Score]) -> list[tuple[str, int]]:
@@ -27,8 +44,15 @@ def states(engine: AlertEngine, scores: list[Score]) -> list[tuple[str, int]]:
 
 def test_raise_then_hold_in_band_then_clear() -> None:
     e = AlertEngine("s1", AlertConfig(min_hold_ns=0))
-    seq = [score(0, clear=True), score(10, active=True), score(20), score(30, active=True),
-           score(40), score(50, clear=True), score(60, clear=True)]  # fmt: skip
+    seq = [
+        score(0, clear=True),
+        score(10, active=True),
+        score(20),
+        score(30, active=True),
+        score(40),
+        score(50, clear=True),
+        score(60, clear=True),
+    ]
     assert states(e, seq) == [("raised", 10), ("cleared", 50)]
     st_ = e.statistics()
     assert (st_.raised, st_.cleared, st_.duplicate_raises, st_.active) == (1, 1, 1, 0)
@@ -36,8 +60,15 @@ def test_raise_then_hold_in_band_then_clear() -> None:
 
 def test_minimum_hold_defers_the_clear() -> None:
     e = AlertEngine("s1", AlertConfig(min_hold_ns=1000 * MS))
-    out = states(e, [score(0, active=True), score(300, clear=True), score(999, clear=True),
-                     score(1000, clear=True)])  # fmt: skip
+    out = states(
+        e,
+        [
+            score(0, active=True),
+            score(300, clear=True),
+            score(999, clear=True),
+            score(1000, clear=True),
+        ],
+    )
     assert out == [("raised", 0), ("cleared", 1000)]
     assert e.statistics().held_clears == 2
 
@@ -64,21 +95,35 @@ def test_alert_ids_are_deterministic_and_shared_by_raise_and_clear() -> None:
 
 def test_keys_are_independent_per_asset_and_kind() -> None:
     e = AlertEngine("s1", AlertConfig(min_hold_ns=0))
-    out = e.process([score(0, active=True), score(0, active=True, kind="rocof"),
-                     score(0, active=True, asset="bus2"), score(10, clear=True, kind="rocof")])  # fmt: skip
+    out = e.process(
+        [
+            score(0, active=True),
+            score(0, active=True, kind="rocof"),
+            score(0, active=True, asset="bus2"),
+            score(10, clear=True, kind="rocof"),
+        ]
+    )
     assert [(a.asset, a.kind, a.state.value) for a in out] == [
-        ("bus1", "undervoltage", "raised"), ("bus1", "rocof", "raised"),
-        ("bus2", "undervoltage", "raised"), ("bus1", "rocof", "cleared"),
-    ]  # fmt: skip
-    assert {(a.asset, a.kind) for a in e.active_alerts()} == {("bus1", "undervoltage"), ("bus2", "undervoltage")}
+        ("bus1", "undervoltage", "raised"),
+        ("bus1", "rocof", "raised"),
+        ("bus2", "undervoltage", "raised"),
+        ("bus1", "rocof", "cleared"),
+    ]
+    assert {(a.asset, a.kind) for a in e.active_alerts()} == {
+        ("bus1", "undervoltage"),
+        ("bus2", "undervoltage"),
+    }
 
 
 def test_flapping_key_is_rate_limited_and_counted() -> None:
     e = AlertEngine("s1", AlertConfig(min_hold_ns=0, max_raises=2, flap_window_ns=10_000 * MS))
     seq = []
     for k in range(5):  # five raise/clear cycles within 10 s
-        seq += [score(1000 * k, active=True), score(1000 * k + 100, active=True),
-                score(1000 * k + 500, clear=True)]  # fmt: skip
+        seq += [
+            score(1000 * k, active=True),
+            score(1000 * k + 100, active=True),
+            score(1000 * k + 500, clear=True),
+        ]
     out = states(e, seq)
     assert out == [("raised", 0), ("cleared", 500), ("raised", 1000), ("cleared", 1500)]
     st_ = e.statistics()
@@ -97,7 +142,9 @@ def test_quiet_stream_raises_a_warning_and_resumed_clears_it() -> None:
     assert up[0].id == alert_id("s1", "bus1", "stream_quiet", 7 * MS)
     assert e.stream_status(quiet, asset="bus1") == []  # deduplicated
     assert e.stream_status(SourceStatus("pmu-src", "pmu1", StatusKind.CONNECTED, 8 * MS)) == []
-    down = e.stream_status(SourceStatus("pmu-src", "pmu1", StatusKind.RESUMED, 9 * MS), asset="bus1")
+    down = e.stream_status(
+        SourceStatus("pmu-src", "pmu1", StatusKind.RESUMED, 9 * MS), asset="bus1"
+    )
     assert [(a.id, a.state) for a in down] == [(up[0].id, AlertState.CLEARED)]
 
 
@@ -123,8 +170,12 @@ def score_streams(draw: st.DrawFn) -> list[Score]:
 def test_alert_state_machine_properties(
     scores: list[Score], raise_after: int, hold_ms: int, max_raises: int
 ) -> None:
-    cfg = AlertConfig(min_hold_ns=hold_ms * MS, raise_after=raise_after, max_raises=max_raises,
-                      flap_window_ns=2000 * MS)  # fmt: skip
+    cfg = AlertConfig(
+        min_hold_ns=hold_ms * MS,
+        raise_after=raise_after,
+        max_raises=max_raises,
+        flap_window_ns=2000 * MS,
+    )
     alerts = AlertEngine("site", cfg).process(scores)
     open_ids: dict[str, str] = {}
     for a in alerts:

@@ -92,14 +92,17 @@ def test_all_nan_window_gives_nan_features_and_no_warnings() -> None:
 
 def _positive_sequence_info() -> StreamInfo:
     return StreamInfo(
-        "pmu9", "sim", "bus9",
+        "pmu9",
+        "sim",
+        "bus9",
         (
             ChannelInfo("V1.mag", ChannelKind.MAGNITUDE, "V", "V1", "1", nominal=1000.0),
             ChannelInfo("V1.ang", ChannelKind.ANGLE, "rad", "V1", "1"),
             ChannelInfo("freq", ChannelKind.FREQUENCY, "Hz", nominal=50.0),
         ),
-        rate_hz=50.0, nominal_hz=50.0,
-    )  # fmt: skip
+        rate_hz=50.0,
+        nominal_hz=50.0,
+    )
 
 
 def test_mixed_layouts_in_one_call_match_one_by_one() -> None:

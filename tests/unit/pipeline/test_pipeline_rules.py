@@ -87,7 +87,9 @@ def test_missing_frames_raise_a_data_quality_alert_end_to_end() -> None:
     engine = AlertEngine("site", AlertConfig(min_hold_ns=0))
     alerts = []
     for i in np.flatnonzero(keep):
-        for win in w.push(SampleBatch(b.stream, b.times_ns[i : i + 1], b.values[i : i + 1], b.quality[i : i + 1])):
+        for win in w.push(
+            SampleBatch(b.stream, b.times_ns[i : i + 1], b.values[i : i + 1], b.quality[i : i + 1])
+        ):
             alerts += engine.process(evaluate_all(build_rules(), [win]))
     assert [(a.kind, a.state) for a in alerts] == [
         ("data_quality", AlertState.RAISED),
@@ -107,7 +109,9 @@ def test_sag_end_to_end_raises_once_and_clears_once() -> None:
     engine = AlertEngine("site")
     alerts = []
     for i in range(0, n, 7):  # batches of 7 rows, windows of every frame
-        wins = w.push(SampleBatch(b.stream, b.times_ns[i : i + 7], b.values[i : i + 7], b.quality[i : i + 7]))
+        wins = w.push(
+            SampleBatch(b.stream, b.times_ns[i : i + 7], b.values[i : i + 7], b.quality[i : i + 7])
+        )
         alerts += engine.process(evaluate_all(build_rules(), wins))
     assert {a.kind for a in alerts} == {"undervoltage"}  # no swell on recovery
     uv = [a for a in alerts if a.kind == "undervoltage"]
@@ -121,18 +125,25 @@ def test_rules_config_from_toml_tables() -> None:
         {
             "undervoltage": {"raise_threshold": 0.85, "severity": "warning"},
             "quality": {"raise_fraction": 0.5},
-            "v_unbalance": {"feature": "v_unbalance_pct", "direction": "above",
-                            "raise_threshold": 2.0, "clear_threshold": 1.5, "unit": "%"},
+            "v_unbalance": {
+                "feature": "v_unbalance_pct",
+                "direction": "above",
+                "raise_threshold": 2.0,
+                "clear_threshold": 1.5,
+                "unit": "%",
+            },
             "angle_jump": {"enabled": False},
         }
-    )  # fmt: skip
+    )
     kinds = {r.kind: r for r in cfg.rules}
     assert kinds["undervoltage"].raise_threshold == 0.85
     assert kinds["undervoltage"].clear_threshold == 0.95  # default kept
     assert cfg.quality.raise_fraction == 0.5
     names = [d.name for d in build_rules(cfg)]
     assert "v_unbalance" in names and "angle_jump" not in names and names[-1] == "data_quality"
-    s = {x.kind: x for x in evaluate_all(build_rules(cfg), [window(pmu_batch(INFO, 40, v2_pu=0.03))])}
+    s = {
+        x.kind: x for x in evaluate_all(build_rules(cfg), [window(pmu_batch(INFO, 40, v2_pu=0.03))])
+    }
     assert s["v_unbalance"].active
 
 
@@ -143,12 +154,21 @@ def test_rules_config_from_toml_tables() -> None:
         ({"undervoltage": {"raise_treshold": 0.8}}, "rules.undervoltage.raise_treshold"),
         ({"undervoltage": {"severity": "fatal"}}, "rules.undervoltage.severity"),
         ({"new_rule": {"feature": "v_pu_min"}}, "rules.new_rule.direction"),
-        ({"x": {"feature": "nope", "direction": "above", "raise_threshold": 1,
-                "clear_threshold": 0}}, "rules.x.feature"),
+        (
+            {
+                "x": {
+                    "feature": "nope",
+                    "direction": "above",
+                    "raise_threshold": 1,
+                    "clear_threshold": 0,
+                }
+            },
+            "rules.x.feature",
+        ),
         ({"quality": {"raise_fraction": 2}}, "rules.quality.raise_fraction"),
         ({"overvoltage": 3}, "rules.overvoltage"),
     ],
-)  # fmt: skip
+)
 def test_bad_rule_config_names_the_key(table: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as err:
         RulesConfig.from_mapping(table)  # type: ignore[arg-type]

@@ -73,7 +73,9 @@ def test_a_late_frame_is_a_gap_not_a_rewrite() -> None:
     order = [*range(0, 20), *range(21, 30), 20]
     w = Windower(INFO, CFG)
     for i in order:
-        w.push(SampleBatch(b.stream, b.times_ns[i : i + 1], b.values[i : i + 1], b.quality[i : i + 1]))
+        w.push(
+            SampleBatch(b.stream, b.times_ns[i : i + 1], b.values[i : i + 1], b.quality[i : i + 1])
+        )
     s = w.statistics()
     assert s.ring.out_of_order == 1 and s.gap_windows == 2
 
@@ -86,8 +88,10 @@ def test_a_long_outage_emits_no_empty_windows() -> None:
     assert [len(x) for x in first + later] == [10] * len(first + later)
     # Boundaries 20 and 25 hold the first chunk's tail (gap rows up to the boundary),
     # 1990 and 1995 the new rows; the ~390 boundaries between hold nothing: only counted.
-    assert [frame_index(np.array([x.end_ns]), 30.0)[0] - frame_index(np.array([T0_NS]), 30.0)[0]
-            for x in later] == [20, 25, 1990, 1995]
+    assert [
+        frame_index(np.array([x.end_ns]), 30.0)[0] - frame_index(np.array([T0_NS]), 30.0)[0]
+        for x in later
+    ] == [20, 25, 1990, 1995]
     assert w.statistics().empty > 300
 
 
