@@ -163,7 +163,11 @@ def decode_cfg3_body(body: bytes) -> tuple[int, tuple[PmuConfig, ...], int]:
             pos += 12
             phasors.append(
                 PhasorChannel(
-                    names[i], bool(word & 0x0800), scale, phscale=word, angle_offset=offset
+                    names[i],
+                    bool(word & 0x0800),
+                    scale,
+                    phscale=word & ~0x0800,
+                    angle_offset=offset,
                 )
             )
         analogs = []

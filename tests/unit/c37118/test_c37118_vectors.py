@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from adapters.c37118.codec import (
+    NEED_DATA,
     BadFrame,
     ChecksumError,
-    NEED_DATA,
     Decoder,
     Event,
     UnknownConfig,
