@@ -148,7 +148,9 @@ class PmuClient:
             self._status(StatusKind.CONNECTED, links[0].name)
             self._session.start(self.clock.monotonic_ns())
             ticker = asyncio.create_task(self._tick())
-            done, _ = await asyncio.wait([lk.closed for lk in links], return_when="FIRST_COMPLETED")
+            done, _ = await asyncio.wait(
+                [lk.closed for lk in links], return_when=asyncio.FIRST_COMPLETED
+            )
             for fut in done:
                 fut.result()  # raises the link's error
             raise TransportError(f"{links[0].name}: closed")
