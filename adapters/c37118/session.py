@@ -104,12 +104,16 @@ class Session:
     # -- outputs --------------------------------------------------------------------------
     def poll(self, now_ns: int) -> PollResult:
         """Commands due at ``now_ns`` (at most one) and the quiet transition."""
+        went_quiet = False
+        limit = self._quiet_limit_ns()
+        if limit and not self._quiet and self._streaming and now_ns - self._last_data >= limit:
+            self._quiet = went_quiet = True
+            # A PMU that restarted forgot our TURN_ON; asking again is harmless otherwise.
+            self._want(Command.TURN_ON)
         cmds: tuple[Command, ...] = ()
         if not self.settings.spontaneous and self._gap_ok(now_ns):
-            if (
-                self._pending is not None
-                and now_ns - self._pending_since >= self.settings.timeout_ns
-            ):
+            timeout = self.settings.timeout_ns
+            if self._pending is not None and now_ns - self._pending_since >= timeout:
                 self.retries += 1
                 cmds = (self._pending,)
                 self._pending_since = now_ns
@@ -120,12 +124,6 @@ class Session:
         if cmds:
             self._last_sent = now_ns
             self.commands_sent += 1
-        went_quiet = False
-        limit = self._quiet_limit_ns()
-        if limit and not self._quiet and self._streaming and now_ns - self._last_data >= limit:
-            self._quiet = went_quiet = True
-            # A PMU that restarted forgot our TURN_ON; asking again is harmless otherwise.
-            self._want(Command.TURN_ON)
         return PollResult(cmds, went_quiet)
 
     def next_deadline(self) -> int | None:
