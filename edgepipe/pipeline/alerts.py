@@ -29,7 +29,7 @@ from typing import Any
 import structlog
 
 from edgepipe.core import Alert, AlertState, Score, Severity, SourceStatus, StatusKind
-from edgepipe.pipeline._config import check
+from edgepipe.core.tables import check
 
 ALERT_NAMESPACE = uuid.UUID("48810d74-0ff1-4c10-870e-adda67ab8593")
 STREAM_QUIET = "stream_quiet"

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.core import BAD_QUALITY, ConfigError, ConfigIssue, Score, Severity, Window
-from edgepipe.pipeline._config import check, from_mapping
+from edgepipe.core.tables import check, from_mapping
 from edgepipe.pipeline.detectors import Detector
 from edgepipe.pipeline.features import FEATURE_INDEX, row_signals, window_bounds
 

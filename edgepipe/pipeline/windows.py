@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgepipe.core import Quality, SampleBatch, StreamInfo, Window
-from edgepipe.pipeline._config import check
+from edgepipe.core.tables import check
 from edgepipe.pipeline.ring import I64, RingBuffer, RingSlice, RingStatistics
 
 _NS = 1_000_000_000

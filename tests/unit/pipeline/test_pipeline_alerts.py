@@ -196,7 +196,7 @@ def test_alert_state_machine_properties(
 
 def test_alert_config_rejects_bad_values_by_key() -> None:
     from edgepipe.core import ConfigError
-    from edgepipe.pipeline._config import from_mapping
+    from edgepipe.core.tables import from_mapping
 
     with pytest.raises(ConfigError, match=r"alerts\.raise_after"):
         from_mapping(AlertConfig, {"raise_after": 0}, "alerts")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgepipe.core import ConfigError, Quality, SampleBatch
-from edgepipe.pipeline._config import from_mapping
+from edgepipe.core.tables import from_mapping
 from edgepipe.pipeline.testing import T0_NS, pmu_batch, pmu_info
 from edgepipe.pipeline.windows import WindowConfig, Windower, frame_index
 

@@ -1,4 +1,4 @@
-"""Building the stages' frozen config records from parsed TOML tables.
+"""Building frozen config records from parsed TOML tables.
 
 Every stage config is a frozen dataclass with defaults; ``from_mapping`` checks names and
 types and raises ``ConfigError`` naming the dotted key, so the integrator can pass a TOML
