@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from adapters.c37118._links import Link, open_tcp, open_udp
 from adapters.c37118.codec import NEED_DATA, BadFrame, Decoder, UnknownConfig, encode
-from adapters.c37118.constants import Command
+from adapters.c37118.constants import Command, Format
 from adapters.c37118.frames import CommandFrame, ConfigFrame, DataFrame
 from adapters.c37118.scenario import Scenario
 from adapters.c37118.simulator import PmuSimulator, SimulatorConfig
@@ -269,6 +269,14 @@ def _data_text(frame: DataFrame, cfg: ConfigFrame) -> str:
 
 
 # -- simulate ---------------------------------------------------------------------------
+_FORMATS = {
+    "polar-float": Format.PHASOR_POLAR | Format.PHASOR_FLOAT | Format.FREQ_FLOAT,
+    "rect-float": Format.PHASOR_FLOAT | Format.FREQ_FLOAT,
+    "polar-int": Format.PHASOR_POLAR,
+    "rect-int": Format(0),
+}
+
+
 def add_simulate_parser(simulate_subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = simulate_subparsers.add_parser(
         "pmu", help="run a C37.118 PMU/PDC simulator until Ctrl-C"
@@ -284,6 +292,13 @@ def add_simulate_parser(simulate_subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--loop", action="store_true", help="repeat the scenario file")
     p.add_argument("--fault-at", type=float, metavar="S", help="fault sag S seconds in")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic trajectories")
+    p.add_argument("--fnom", type=float, choices=(50.0, 60.0), default=60.0, help="FNOM, Hz")
+    p.add_argument(
+        "--format",
+        choices=sorted(_FORMATS),
+        default="polar-float",
+        help="phasor format on the wire (frequency follows float/int)",
+    )
     p.set_defaults(func=run_simulate)
     return p
 
@@ -319,6 +334,8 @@ def _sim_config(args: argparse.Namespace) -> SimulatorConfig:
         fault_at_s=args.fault_at,
         seed=args.seed,
         spontaneous_to=dest,
+        fnom_hz=args.fnom,
+        fmt=_FORMATS[args.format],
     )
 
 

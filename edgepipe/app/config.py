@@ -1,0 +1,221 @@
+"""The one TOML config file, validated at start (and on reload) into typed records.
+
+Each section is built by its own layer's record (``WindowConfig``, ``RulesConfig``,
+``AlertConfig``, ``BrokerConfig``) and every problem is reported with its dotted key path;
+``load_config`` gathers the problems of all sections so ``edgepipe config check`` can list
+them at once.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AppConfig", "LogConfig", "ModelsConfig", "SourceConfig", "load_config", "parse_config"]
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from adapters import registry
+from edgepipe.core import ConfigError, ConfigIssue, SystemClock
+from edgepipe.core.tables import check, from_mapping
+from edgepipe.delivery import BrokerConfig
+from edgepipe.pipeline import AlertConfig, RulesConfig, WindowConfig
+
+T = TypeVar("T")
+
+#: Where `make models` writes, next to the package in a source checkout.
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+    def __post_init__(self) -> None:
+        check(self.level in ("debug", "info", "warning", "error"), "level", "unknown level")
+        check(self.format in ("auto", "json", "console"), "format", "auto, json or console")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsConfig:
+    """ONNX models to run beside the rules; ``dir`` holds the files and manifest.json."""
+
+    dir: str = ""
+    enabled: tuple[str, ...] = ("pmu_fault",)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.dir) if self.dir else DEFAULT_MODELS_DIR
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One ``[sources.<name>]`` table; ``options`` is checked by the adapter itself."""
+
+    name: str
+    type: str
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    """``max_pending``: alerts held in memory while the broker is away (the outbox issue
+    replaces this with a durable store); ``retry_s``: pause between delivery attempts."""
+
+    max_pending: int = 100_000
+    retry_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        check(self.max_pending >= 1, "max_pending", "must be >= 1")
+        check(self.retry_s > 0, "retry_s", "must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    site: str
+    sources: tuple[SourceConfig, ...]
+    windows: WindowConfig = field(default_factory=WindowConfig)
+    rules: RulesConfig = field(default_factory=RulesConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    mqtt: BrokerConfig | None = None
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    logging: LogConfig = field(default_factory=LogConfig)
+    path: str = ""
+
+
+_SECTIONS = {
+    "site",
+    "sources",
+    "windows",
+    "rules",
+    "alerts",
+    "models",
+    "mqtt",
+    "delivery",
+    "logging",
+}
+
+
+def load_config(path: str | Path) -> AppConfig:
+    """Read and validate ``path``; raise ``ConfigError`` listing every problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    return parse_config(table, base_dir=p.resolve().parent, path=str(p))
+
+
+def parse_config(
+    table: Mapping[str, Any], base_dir: Path | None = None, path: str = ""
+) -> AppConfig:
+    issues: list[ConfigIssue] = [
+        ConfigIssue(k, f"unknown section (known: {', '.join(sorted(_SECTIONS))})")
+        for k in table
+        if k not in _SECTIONS
+    ]
+
+    def section(key: str, build: Callable[[Mapping[str, Any]], T], default: T) -> T:
+        sub = table.get(key)
+        if sub is None:
+            return default
+        if not isinstance(sub, Mapping):
+            issues.append(ConfigIssue(key, "expected a table"))
+            return default
+        try:
+            return build(sub)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+            return default
+
+    site = table.get("site")
+    if not isinstance(site, str) or not site.strip():
+        issues.append(ConfigIssue("site", "required: a non-empty name for this site"))
+        site = ""
+    windows = section("windows", lambda t: from_mapping(WindowConfig, t, "windows"), WindowConfig())
+    rules = section("rules", lambda t: RulesConfig.from_mapping(t, "rules"), RulesConfig())
+    alerts = section("alerts", lambda t: from_mapping(AlertConfig, t, "alerts"), AlertConfig())
+    models = section("models", lambda t: _models(t, base_dir), ModelsConfig())
+    mqtt = section("mqtt", lambda t: BrokerConfig.from_mapping(_resolve_files(t, base_dir)), None)
+    delivery = section(
+        "delivery", lambda t: from_mapping(DeliveryConfig, t, "delivery"), DeliveryConfig()
+    )
+    logging = section("logging", lambda t: from_mapping(LogConfig, t, "logging"), LogConfig())
+    sources = _sources(table.get("sources"), issues)
+    if issues:
+        raise ConfigError(issues)
+    return AppConfig(
+        site=site, sources=sources, windows=windows, rules=rules, alerts=alerts,
+        models=models, mqtt=mqtt, delivery=delivery, logging=logging, path=path,
+    )  # fmt: skip
+
+
+def _models(table: Mapping[str, Any], base_dir: Path | None) -> ModelsConfig:
+    values = dict(table)
+    if isinstance(values.get("enabled"), list):
+        values["enabled"] = tuple(values["enabled"])
+    enabled = values.get("enabled", ())
+    check(
+        isinstance(enabled, tuple) and all(isinstance(x, str) for x in enabled),
+        "models.enabled",
+        "expected a list of model names",
+    )
+    cfg = from_mapping(ModelsConfig, {k: v for k, v in values.items() if k != "enabled"}, "models")
+    directory = cfg.dir
+    if directory and base_dir is not None and not Path(directory).is_absolute():
+        directory = str(base_dir / directory)
+    return ModelsConfig(dir=directory, enabled=enabled or cfg.enabled)
+
+
+def _resolve_files(table: Mapping[str, Any], base_dir: Path | None) -> Mapping[str, Any]:
+    """Relative file names in the mqtt table are relative to the config file."""
+    if base_dir is None:
+        return table
+
+    def fix(t: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+        out = dict(t)
+        for k in keys:
+            v = out.get(k)
+            if isinstance(v, str) and v and not Path(v).is_absolute():
+                out[k] = str(base_dir / v)
+        return out
+
+    out = fix(table, ("password_file",))
+    if isinstance(out.get("tls"), Mapping):
+        out["tls"] = fix(out["tls"], ("ca_file", "cert_file", "key_file"))
+    return out
+
+
+def _sources(table: Any, issues: list[ConfigIssue]) -> tuple[SourceConfig, ...]:
+    if table is None:
+        issues.append(ConfigIssue("sources", "required: at least one [sources.<name>] table"))
+        return ()
+    if not isinstance(table, Mapping):
+        issues.append(ConfigIssue("sources", "expected tables [sources.<name>]"))
+        return ()
+    out = []
+    for name, sub in table.items():
+        key = f"sources.{name}"
+        if not isinstance(sub, Mapping):
+            issues.append(ConfigIssue(key, "expected a table"))
+            continue
+        kind = sub.get("type")
+        if not isinstance(kind, str):
+            issues.append(ConfigIssue(f"{key}.type", f"required, one of {registry.available()}"))
+            continue
+        options = {k: v for k, v in sub.items() if k != "type"}
+        try:
+            # Building the adapter validates its options; nothing connects until run().
+            registry.create(kind, name, options, SystemClock())
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+            continue
+        out.append(SourceConfig(name=name, type=kind, options=options))
+    return tuple(out)

@@ -1,0 +1,70 @@
+"""`edgepipe run`: sources -> pipeline -> alert relay -> MQTT, until told to stop."""
+
+from __future__ import annotations
+
+__all__ = ["Service"]
+
+import asyncio
+import contextlib
+from typing import TextIO
+
+import structlog
+
+from adapters import registry
+from edgepipe.app.config import AppConfig
+from edgepipe.app.pipeline import Pipeline, build_detectors
+from edgepipe.app.relay import AlertRelay
+from edgepipe.core import Clock, Source
+from edgepipe.delivery import MqttPublisher
+
+log = structlog.get_logger("edgepipe.service")
+
+#: How long a clean stop waits for pending alerts to reach the broker.
+DRAIN_S = 3.0
+
+
+class Service:
+    """Everything `edgepipe run` starts, owned in one place so it stops in one place."""
+
+    def __init__(self, config: AppConfig, clock: Clock, stdout: TextIO | None = None) -> None:
+        self.config = config
+        detectors, self.models = build_detectors(config)
+        publisher = (
+            MqttPublisher(config.mqtt, config.site, clock) if config.mqtt is not None else None
+        )
+        self._publisher = publisher
+        self.relay = AlertRelay(publisher, config.delivery, stdout)
+        self.pipeline = Pipeline(config, detectors, self.relay.submit)
+        self.sources: list[Source] = [
+            registry.create(s.type, s.name, s.options, clock) for s in config.sources
+        ]
+
+    async def run(self, started: asyncio.Event | None = None) -> None:
+        """Run until cancelled; on cancellation stop the sources, then drain and close."""
+        log.info(
+            "service_starting",
+            site=self.config.site,
+            sources=[s.name for s in self.sources],
+            models=[m.current.ref for m in self.models],
+        )
+        relay = asyncio.create_task(self.relay.run(), name="relay")
+        tasks = [asyncio.create_task(s.run(self.pipeline), name=s.name) for s in self.sources]
+        if started is not None:
+            started.set()
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            # Sources send TURN_OFF as they are cancelled; give them a moment.
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.pipeline.flush()
+            with contextlib.suppress(asyncio.CancelledError):
+                drained = await asyncio.shield(self.relay.drain(DRAIN_S))
+                if not drained:
+                    log.error("alerts_undelivered_at_stop", pending=self.relay.pending)
+            relay.cancel()
+            await asyncio.gather(relay, return_exceptions=True)
+            if self._publisher is not None:
+                await self._publisher.close()
+            log.info("service_stopped", alerts=self.pipeline.stats.alerts)
