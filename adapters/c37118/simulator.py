@@ -123,8 +123,8 @@ class PmuSimulator:
         self.time_base = time_base_for(config.rate_hz)
         self.k0 = 0  # grid index (k / R s since the epoch) of the first frame
         self.next_k = 0
-        self.cfg = self._build_config(cfgcnt=0)
         self._scenario = config.scenario or self._synthetic()
+        self.cfg = self._build_config(cfgcnt=0)
         self._peers: set[Peer] = set()
         self._cfg_flag_until_k = -1
         self._chunk_start = -1
@@ -192,6 +192,11 @@ class PmuSimulator:
         self.cfg = self._build_config(cfgcnt=self.cfg.pmus[0].cfgcnt + 1)
         self._cfg_flag_until_k = self.next_k + round(self.config.cfg_change_flag_s * self.rate_hz)
 
+    @property
+    def scenario(self) -> Scenario:
+        """The trajectories sent: frame ``k`` carries row ``k - k0`` (looped)."""
+        return self._scenario
+
     def frame_time_ns(self, k: int) -> int:
         """Event time of frame ``k`` (what the client must compute from SOC/FRACSEC)."""
         return (k * _NS + self.rate_hz // 2) // self.rate_hz
@@ -242,13 +247,15 @@ class PmuSimulator:
     def _build_config(self, cfgcnt: int) -> ConfigFrame:
         c = self.config
         ids = c.pmu_idcodes or tuple(c.idcode + 1 + i for i in range(c.n_pmus))
-        v_ln = c.nominal_v / math.sqrt(3)
-        # int16 phasors need a scale that fits a 3 pu fault current and a 1.5 pu voltage.
+        sc = self._scenario
+        # int16 phasors need a scale that fits the largest magnitude of the trajectories
+        # (a 3 pu fault current, a scripted swell) with some room.
+        peak = np.nanmax(sc.mag, axis=(0, 1)) * 1.5
+        # PHUNIT carries the scale in units of 1e-5 V or A (Table 9): use such a multiple,
+        # or int16 values would be decoded with a scale slightly off the one encoded.
         phasors = tuple(
-            PhasorChannel(
-                name, name.startswith("I"), (1500.0 if name.startswith("I") else 1.5 * v_ln) / 32767
-            )
-            for name in ("VA", "VB", "VC", "IA", "IB", "IC")
+            PhasorChannel(name, cur, max(1, math.ceil(float(top) / 32767 * 1e5)) / 1e5)
+            for name, cur, top in zip(sc.phasor_names, sc.is_current, peak, strict=True)
         )
         pmus = tuple(
             PmuConfig(

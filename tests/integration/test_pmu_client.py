@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from adapters.c37118.client import PmuClient, PmuClientConfig
-from adapters.c37118.constants import Command, Stat
+from adapters.c37118.constants import Command, Format, Stat
 from adapters.c37118.simulator import PmuSimulator, SimulatorConfig
 from adapters.c37118.testing import RecordingSink
 from edgepipe.core import Quality, StatusKind, SystemClock
@@ -203,3 +203,29 @@ async def test_cfg3_in_fragments() -> None:
             await sink.wait_for(lambda: sink.rows("pmu/2") >= 3)
         assert Command.SEND_CFG3 in sim.command_log
         assert sink.infos[0].channels[0].name == "VA.mag"
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        Format.PHASOR_POLAR | Format.PHASOR_FLOAT | Format.FREQ_FLOAT,
+        Format.PHASOR_FLOAT | Format.FREQ_FLOAT,
+        Format.PHASOR_POLAR,
+        Format(0),
+    ],
+    ids=["polar-float", "rect-float", "polar-int", "rect-int"],
+)
+async def test_every_wire_format_gives_the_scenario_values(fmt: Format) -> None:
+    """Batches hold the simulator's trajectories whatever FORMAT carried them (within
+    float32 / int16 resolution)."""
+    async with simulator(fmt=fmt) as sim:
+        sink = RecordingSink()
+        async with running(_client(sim.port), sink):
+            await sink.wait_for(lambda: sink.rows("pmu/3") >= 3)
+        b = next(b for b in sink.batches if b.stream == "pmu/3")
+        i = (int(b.times_ns[0]) * RATE + 500_000_000) // 1_000_000_000 - sim.k0
+        sc = sim.scenario
+    assert b.values[0, 0] == pytest.approx(sc.mag[i, 1, 0], rel=1e-3)  # VA magnitude
+    assert b.values[0, 1] == pytest.approx(sc.ang_rad[i, 1, 0], abs=1e-3)  # VA angle
+    assert b.values[0, 6] == pytest.approx(sc.mag[i, 1, 3], rel=1e-3)  # IA magnitude
+    assert b.values[0, 12] == pytest.approx(sc.freq_hz[i, 1], abs=1e-3)  # int16 is mHz
