@@ -67,4 +67,12 @@ class Service:
             await asyncio.gather(relay, return_exceptions=True)
             if self._publisher is not None:
                 await self._publisher.close()
-            log.info("service_stopped", alerts=self.pipeline.stats.alerts)
+            stats = self.pipeline.stats
+            log.info(
+                "service_stopped",
+                rows=stats.rows,
+                windows=stats.windows,
+                evaluations=stats.evaluations,
+                alerts=stats.alerts,
+                alerts_dropped=self.relay.stats.dropped,
+            )
