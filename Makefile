@@ -37,7 +37,10 @@ test: $(VENV)/.test
 	$(BIN)/pytest
 
 bench: $(VENV)/.test
-	$(BIN)/python tools/bench.py
+	$(BIN)/python tools/bench_codec.py
+	$(BIN)/python tools/bench_pipeline_stages.py
+	$(BIN)/python tools/bench_inference.py
+	$(BIN)/python tools/bench_e2e.py
 
 models: $(VENV)/.test
 	$(BIN)/python tools/train_starter.py
