@@ -76,7 +76,13 @@ class ChannelInfo:
 
 @dataclass(frozen=True, slots=True)
 class StreamInfo:
-    """Metadata of one stream: one PMU, one Modbus device, one OPC-UA subscription."""
+    """Metadata of one stream: one PMU, one Modbus device, one OPC-UA subscription.
+
+    ``kind`` says what the stream measures, so the pipeline routes its windows to the
+    right detectors: ``""`` (legacy) and ``"pmu"`` are synchrophasors; device profiles
+    name theirs (``"transformer"``, ``"dga"``...). ``params`` carries the device's
+    nameplate and model constants from its profile (rated current, thermal exponents...).
+    """
 
     stream: str
     source: str
@@ -85,6 +91,15 @@ class StreamInfo:
     rate_hz: float = 0.0
     nominal_hz: float = 0.0
     idcode: int = 0
+    kind: str = ""
+    params: tuple[tuple[str, float], ...] = ()
+
+    def param(self, name: str, default: float) -> float:
+        """One entry of ``params``, or ``default`` when the profile does not give it."""
+        for key, value in self.params:
+            if key == name:
+                return value
+        return default
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.channels]
