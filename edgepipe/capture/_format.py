@@ -1,0 +1,119 @@
+"""The capture format: one directory, Arrow IPC stream segments, readable with polars.
+
+Layout of a capture directory::
+
+    CAPTURE/
+      capture.json                      manifest: format, edgepipe version, site, sources
+      events.jsonl                      source status changes, one JSON object a line
+      streams/<stream>/<t0>-<n>.arrows  segments of one stream (Arrow IPC stream format)
+
+A segment holds rows of one stream with one channel layout. Columns, in this order:
+
+=============  =======  ==============================================================
+``time_ns``    int64    event time, ns since the UNIX epoch
+``quality``    uint16   ``edgepipe.core.Quality`` mask
+``seq``        int64    number of the ``SampleBatch`` the row came in (capture-wide)
+``device``     bool     time stamped by the device (else on receipt)
+<channel>      float64  one column per ``ChannelInfo``, NaN when absent
+=============  =======  ==============================================================
+
+Schema metadata: ``edgepipe.format`` (``"1"``), ``edgepipe.version``,
+``edgepipe.stream`` (the ``StreamInfo`` as JSON) and ``edgepipe.source`` (the source's
+config as JSON). Batches are flushed every ``flush_s`` seconds, so a crash loses at most
+that much of the open segment; a segment without its end-of-stream marker still reads up
+to its last complete batch. ``pl.read_ipc_stream(path)`` reads a segment.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FORMAT_VERSION",
+    "FIXED_COLUMNS",
+    "info_from_json",
+    "info_to_json",
+    "safe_name",
+    "schema_for",
+]
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from edgepipe import __version__
+from edgepipe.core import ChannelInfo, ChannelKind, StreamInfo
+
+FORMAT_VERSION = "1"
+FIXED_COLUMNS = ("time_ns", "quality", "seq", "device")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_name(stream: str) -> str:
+    """A file-system safe directory name for a stream id ("sim/1" -> "sim~1")."""
+    return _UNSAFE.sub("~", stream)
+
+
+def info_to_json(info: StreamInfo) -> str:
+    return json.dumps(
+        {
+            "stream": info.stream,
+            "source": info.source,
+            "asset": info.asset,
+            "rate_hz": info.rate_hz,
+            "nominal_hz": info.nominal_hz,
+            "idcode": info.idcode,
+            "channels": [
+                {
+                    "name": c.name,
+                    "kind": c.kind.value,
+                    "unit": c.unit,
+                    "phasor": c.phasor,
+                    "phase": c.phase,
+                    "nominal": c.nominal,
+                }
+                for c in info.channels
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def info_from_json(text: str | bytes) -> StreamInfo:
+    d = json.loads(text)
+    channels = tuple(
+        ChannelInfo(
+            c["name"],
+            ChannelKind(c["kind"]),
+            c["unit"],
+            c["phasor"],
+            c["phase"],
+            float(c["nominal"]),
+        )
+        for c in d["channels"]
+    )
+    return StreamInfo(
+        stream=d["stream"], source=d["source"], asset=d["asset"], channels=channels,
+        rate_hz=float(d["rate_hz"]), nominal_hz=float(d["nominal_hz"]), idcode=int(d["idcode"]),
+    )  # fmt: skip
+
+
+def schema_for(info: StreamInfo, source_config: Mapping[str, Any] | None = None) -> pa.Schema:
+    """The Arrow schema of a segment of ``info``, with its self-describing metadata."""
+    fields = [
+        pa.field("time_ns", pa.int64(), nullable=False),
+        pa.field("quality", pa.uint16(), nullable=False),
+        pa.field("seq", pa.int64(), nullable=False),
+        pa.field("device", pa.bool_(), nullable=False),
+    ]
+    for c in info.channels:
+        meta = {"kind": c.kind.value, "unit": c.unit, "phasor": c.phasor, "phase": c.phase}
+        fields.append(pa.field(c.name, pa.float64(), metadata=meta))
+    metadata = {
+        "edgepipe.format": FORMAT_VERSION,
+        "edgepipe.version": __version__,
+        "edgepipe.stream": info_to_json(info),
+        "edgepipe.source": json.dumps(dict(source_config or {}), sort_keys=True, default=str),
+    }
+    return pa.schema(fields, metadata=metadata)
