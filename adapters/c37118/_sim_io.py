@@ -26,15 +26,17 @@ _MAX_BUFFERED = 1 << 20
 class Peer:
     """One receiver of frames: a TCP connection, a UDP address, a spontaneous target."""
 
-    __slots__ = ("_close", "_send", "dropped", "name", "streaming")
+    __slots__ = ("_close", "_send", "_send_data", "dropped", "name", "streaming")
 
     def __init__(
         self,
         send: Callable[[bytes], None],
         name: str,
         close: Callable[[], None] | None = None,
+        send_data: Callable[[bytes], None] | None = None,
     ) -> None:
         self._send = send
+        self._send_data = send_data or send
         self._close = close
         self.name = name
         self.streaming = False
@@ -42,6 +44,10 @@ class Peer:
 
     def send(self, data: bytes) -> None:
         self._send(data)
+
+    def send_data(self, data: bytes) -> None:
+        """Data frames: the same path as ``send`` unless the device sends data by UDP."""
+        self._send_data(data)
 
     def close(self) -> None:
         if self._close is not None:
@@ -60,8 +66,10 @@ class TcpPeerProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        name = str(transport.get_extra_info("peername"))
-        self.peer = Peer(self._send, name, transport.close)
+        peername = transport.get_extra_info("peername")
+        name = str(peername)
+        udp = self.sim.udp_data_sender(str(peername[0]))
+        self.peer = Peer(self._send, name, transport.close, udp)
         self.sim.add_peer(self.peer)
         log.info("pmu_sim_client_connected", peer=name)
 

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -84,6 +85,9 @@ class SimulatorConfig:
     cfg_change_flag_s: float = 60.0
     cfg3_max_frame: int = MAX_FRAME_SIZE
     stream_on_connect: bool = False  # TCP: stream before any command, like some PMUs
+    # TCP commands, UDP data (clause 7.3, "mixed"): data frames go by UDP to this port at
+    # the commanding client's address; configs and headers still answer over TCP.
+    udp_data_port: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.rate_hz <= 32767:
@@ -153,6 +157,10 @@ class PmuSimulator:
                 self._peers.add(peer)
                 self._tasks.append(asyncio.create_task(self._announce(peer)))
         else:
+            if cfg.udp_data_port is not None:
+                self._udp, _ = await loop.create_datagram_endpoint(
+                    asyncio.DatagramProtocol, local_addr=(cfg.host, 0)
+                )
             self._server = await loop.create_server(
                 lambda: TcpPeerProtocol(self), cfg.host, cfg.port
             )
@@ -206,6 +214,13 @@ class PmuSimulator:
         peer.streaming = peer.streaming or self.config.stream_on_connect
         self._peers.add(peer)
         self.stats.clients += 1
+
+    def udp_data_sender(self, host: str) -> Callable[[bytes], None] | None:
+        """In mixed mode, a sender of data frames by UDP to ``host``; else None."""
+        udp, port = self._udp, self.config.udp_data_port
+        if udp is None or port is None or self.config.udp:
+            return None
+        return lambda data: udp.sendto(data, (host, port))
 
     def remove_peer(self, peer: Peer) -> None:
         self._peers.discard(peer)
@@ -338,7 +353,7 @@ class PmuSimulator:
             if targets and not self.paused:
                 data = self._data_frame(k)
                 for peer in targets:
-                    peer.send(data)
+                    peer.send_data(data)
                 self.stats.frames_sent += 1
             k += 1
 

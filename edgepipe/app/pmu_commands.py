@@ -285,6 +285,12 @@ def add_simulate_parser(simulate_subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=4712, help="port (0 = any free port)")
     p.add_argument("--udp", action="store_true", help="UDP instead of TCP")
     p.add_argument("--spontaneous-to", metavar="HOST:PORT", help="UDP: send without commands")
+    p.add_argument(
+        "--udp-data-port",
+        type=int,
+        metavar="PORT",
+        help="TCP commands, data by UDP to this port at the commanding client's address",
+    )
     p.add_argument("--pmus", type=int, default=1, help="PMUs per frame (NUM_PMU)")
     p.add_argument("--rate", type=int, default=30, help="frames per second")
     p.add_argument("--idcode", type=int, default=1, help="IDCODE of the stream")
@@ -327,6 +333,7 @@ def _sim_config(args: argparse.Namespace) -> SimulatorConfig:
         host=args.host,
         port=args.port,
         udp=args.udp or dest is not None,
+        udp_data_port=args.udp_data_port,
         n_pmus=args.pmus,
         rate_hz=args.rate,
         idcode=args.idcode,

@@ -102,6 +102,22 @@ async def test_udp_commands_and_data() -> None:
         assert sim.command_log[-1] == Command.TURN_OFF
 
 
+async def test_tcp_commands_with_udp_data() -> None:
+    """The mixed mode of clause 7.3: commands and configs on TCP, data frames by UDP."""
+    data_port = _free_udp_port()
+    async with simulator(udp_data_port=data_port) as sim:
+        sink = RecordingSink()
+        client = _client(
+            data_port, transport="udp", command_host="127.0.0.1", command_port=sim.port
+        )
+        async with running(client, sink):
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= 10)
+        _assert_on_grid(sink.times("pmu/2"))
+        assert Command.SEND_CFG2 in sim.command_log
+        await asyncio.sleep(0.1)
+        assert sim.command_log[-1] == Command.TURN_OFF
+
+
 async def test_spontaneous_udp_listener_waits_for_the_config_and_never_commands() -> None:
     port = _free_udp_port()
     async with simulator(udp=True, spontaneous_to=("127.0.0.1", port), cfg_every_s=0.4) as sim:
