@@ -64,6 +64,8 @@ def info_to_json(info: StreamInfo) -> str:
             "rate_hz": info.rate_hz,
             "nominal_hz": info.nominal_hz,
             "idcode": info.idcode,
+            "kind": info.kind,
+            "params": [[k, v] for k, v in info.params],
             "channels": [
                 {
                     "name": c.name,
@@ -96,6 +98,8 @@ def info_from_json(text: str | bytes) -> StreamInfo:
     return StreamInfo(
         stream=d["stream"], source=d["source"], asset=d["asset"], channels=channels,
         rate_hz=float(d["rate_hz"]), nominal_hz=float(d["nominal_hz"]), idcode=int(d["idcode"]),
+        kind=str(d.get("kind", "")),
+        params=tuple((str(k), float(v)) for k, v in d.get("params", [])),
     )  # fmt: skip
 
 
