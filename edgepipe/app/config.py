@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = ["AppConfig", "LogConfig", "ModelsConfig", "SourceConfig", "load_config", "parse_config"]
 
+import dataclasses
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from adapters import registry
+from edgepipe.capture import CaptureConfig
 from edgepipe.core import ConfigError, ConfigIssue, SystemClock
 from edgepipe.core.tables import check, from_mapping
 from edgepipe.delivery import BrokerConfig
@@ -83,6 +85,7 @@ class AppConfig:
     mqtt: BrokerConfig | None = None
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     logging: LogConfig = field(default_factory=LogConfig)
+    capture: CaptureConfig | None = None  # [capture]: record what the sources report
     path: str = ""
 
 
@@ -96,6 +99,7 @@ _SECTIONS = {
     "mqtt",
     "delivery",
     "logging",
+    "capture",
 }
 
 
@@ -148,12 +152,14 @@ def parse_config(
         "delivery", lambda t: from_mapping(DeliveryConfig, t, "delivery"), DeliveryConfig()
     )
     logging = section("logging", lambda t: from_mapping(LogConfig, t, "logging"), LogConfig())
+    capture = section("capture", lambda t: _capture(t, base_dir), None)
     sources = _sources(table.get("sources"), issues)
     if issues:
         raise ConfigError(issues)
     return AppConfig(
         site=site, sources=sources, windows=windows, rules=rules, alerts=alerts,
         models=models, mqtt=mqtt, delivery=delivery, logging=logging, path=path,
+        capture=capture,
     )  # fmt: skip
 
 
@@ -172,6 +178,16 @@ def _models(table: Mapping[str, Any], base_dir: Path | None) -> ModelsConfig:
     if directory and base_dir is not None and not Path(directory).is_absolute():
         directory = str(base_dir / directory)
     return ModelsConfig(dir=directory, enabled=enabled or cfg.enabled)
+
+
+def _capture(table: Mapping[str, Any], base_dir: Path | None) -> CaptureConfig | None:
+    """``[capture]``; a relative ``dir`` is relative to the config file."""
+    cfg = from_mapping(CaptureConfig, table, "capture")
+    if not cfg.enabled:
+        return None
+    if base_dir is not None and not Path(cfg.dir).is_absolute():
+        return dataclasses.replace(cfg, dir=str(base_dir / cfg.dir))
+    return cfg
 
 
 def _resolve_files(table: Mapping[str, Any], base_dir: Path | None) -> Mapping[str, Any]:

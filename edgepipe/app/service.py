@@ -14,7 +14,9 @@ from adapters import registry
 from edgepipe.app.config import AppConfig
 from edgepipe.app.pipeline import Pipeline, build_detectors
 from edgepipe.app.relay import AlertRelay
+from edgepipe.capture import CaptureWriter, Recorder
 from edgepipe.core import Clock, Source
+from edgepipe.core.source import Sink
 from edgepipe.delivery import MqttPublisher
 
 log = structlog.get_logger("edgepipe.service")
@@ -35,6 +37,8 @@ class Service:
         self._publisher = publisher
         self.relay = AlertRelay(publisher, config.delivery, stdout)
         self.pipeline = Pipeline(config, detectors, self.relay.submit)
+        self.recorder = _recorder(config, clock, self.pipeline)
+        self._sink: Sink = self.recorder or self.pipeline
         self.sources: list[Source] = [
             registry.create(s.type, s.name, s.options, clock) for s in config.sources
         ]
@@ -48,7 +52,10 @@ class Service:
             models=[m.current.ref for m in self.models],
         )
         relay = asyncio.create_task(self.relay.run(), name="relay")
-        tasks = [asyncio.create_task(s.run(self.pipeline), name=s.name) for s in self.sources]
+        recording = (
+            asyncio.create_task(self.recorder.run(), name="capture") if self.recorder else None
+        )
+        tasks = [asyncio.create_task(s.run(self._sink), name=s.name) for s in self.sources]
         if started is not None:
             started.set()
         try:
@@ -59,6 +66,9 @@ class Service:
             # Sources send TURN_OFF as they are cancelled; give them a moment.
             await asyncio.gather(*tasks, return_exceptions=True)
             self.pipeline.flush()
+            if recording is not None:
+                recording.cancel()  # closes the open segments
+                await asyncio.gather(recording, return_exceptions=True)
             with contextlib.suppress(asyncio.CancelledError):
                 drained = await asyncio.shield(self.relay.drain(DRAIN_S))
                 if not drained:
@@ -76,3 +86,20 @@ class Service:
                 alerts=stats.alerts,
                 alerts_dropped=self.relay.stats.dropped,
             )
+
+
+_SECRET_WORDS = ("password", "secret", "token", "key")
+
+
+def _recorder(config: AppConfig, clock: Clock, pipeline: Sink) -> Recorder | None:
+    """The ``[capture]`` tap in front of the pipeline; source configs go into the
+    capture's metadata, without anything that looks like a secret."""
+    if config.capture is None:
+        return None
+    sources = {
+        s.name: {"type": s.type}
+        | {k: v for k, v in s.options.items() if not any(w in k.lower() for w in _SECRET_WORDS)}
+        for s in config.sources
+    }
+    writer = CaptureWriter(config.capture, clock, config.site, sources)
+    return Recorder(pipeline, writer, clock)
