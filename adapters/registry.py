@@ -19,7 +19,11 @@ SourceFactory = Callable[[str, Mapping[str, Any], Clock], Source]
 
 _FACTORIES: dict[str, SourceFactory] = {}
 # Built-in adapters, imported lazily the first time their name is asked for.
-_BUILTIN: dict[str, str] = {"pmu": "adapters.c37118.source"}
+_BUILTIN: dict[str, str] = {
+    "pmu": "adapters.c37118.source",
+    "modbus": "adapters.modbus.source",
+    "opcua": "adapters.opcua.source",
+}
 
 
 def register(kind: str, factory: SourceFactory) -> None:

@@ -1,0 +1,1 @@
+"""Modbus TCP and RTU-over-TCP source: profiles, request planner, decoder, poller, simulator."""

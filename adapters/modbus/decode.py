@@ -1,0 +1,102 @@
+"""Value decoding (sans-IO, pure): registers or bits of one read in, point values out.
+
+Modbus registers are 16-bit big-endian on the wire (MODBUS Application Protocol v1.1b3,
+clause 4.2); how a device packs wider values into several registers is its own choice,
+so each point names two orders:
+
+- ``byte_order``: the byte order inside each register ("little" swaps the two bytes);
+- ``word_order``: "big" puts the most significant register first (ABCD), "little" the
+  least significant first (CDAB, common on PLCs).
+
+Integers are two's complement, floats IEEE 754; strings hold two characters per register,
+NULs and trailing blanks removed. The engineering value is ``raw * scale + offset``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DecodeError", "decode_point", "decode_read", "encode_point"]
+
+import struct
+from collections.abc import Sequence
+
+from adapters.modbus.plan import ReadRequest
+from adapters.modbus.profile import ByteOrder, Point, PointType
+from edgepipe.core import ProtocolError
+
+_STRUCT: dict[PointType, str] = {
+    PointType.U16: ">H", PointType.I16: ">h", PointType.U32: ">I", PointType.I32: ">i",
+    PointType.U64: ">Q", PointType.I64: ">q", PointType.F32: ">f", PointType.F64: ">d",
+}  # fmt: skip
+
+
+class DecodeError(ProtocolError):
+    """A response does not fit its request (wrong count): the device answers garbage."""
+
+
+def _to_bytes(words: Sequence[int], point: Point) -> bytes:
+    regs = list(words) if point.word_order is ByteOrder.BIG else list(reversed(words))
+    raw = b"".join(w.to_bytes(2, "big") for w in regs)
+    if point.byte_order is ByteOrder.LITTLE:
+        raw = b"".join(raw[i + 1 : i + 2] + raw[i : i + 1] for i in range(0, len(raw), 2))
+    return raw
+
+
+def _from_bytes(raw: bytes, point: Point) -> list[int]:
+    if point.byte_order is ByteOrder.LITTLE:
+        raw = b"".join(raw[i + 1 : i + 2] + raw[i : i + 1] for i in range(0, len(raw), 2))
+    words = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+    return words if point.word_order is ByteOrder.BIG else list(reversed(words))
+
+
+def decode_point(point: Point, words: Sequence[int]) -> float | str:
+    """The value of ``point`` from its own registers (``point.count`` of them)."""
+    if point.type is PointType.STRING:
+        text = _to_bytes(words, point).decode("latin-1")
+        return text.replace("\x00", "").rstrip()
+    if point.type is PointType.BIT:
+        return float((words[0] >> point.bit) & 1)
+    if point.type is PointType.BOOL:
+        return float(bool(words[0]))
+    (raw,) = struct.unpack(_STRUCT[point.type], _to_bytes(words, point))
+    return float(raw) * point.scale + point.offset
+
+
+def encode_point(point: Point, value: float | str) -> list[int]:
+    """Registers (bits as 0/1) holding ``value``: the inverse of ``decode_point``.
+
+    Used by the simulator, so that both ends share one definition of every layout.
+    """
+    if point.type is PointType.STRING:
+        raw = str(value).encode("latin-1")[: 2 * point.length].ljust(2 * point.length, b"\0")
+        return _from_bytes(raw, point)
+    assert not isinstance(value, str)
+    if point.type in (PointType.BOOL, PointType.BIT):
+        return [1 if value else 0]
+    raw_value = (value - point.offset) / point.scale
+    if point.type in (PointType.F32, PointType.F64):
+        return _from_bytes(struct.pack(_STRUCT[point.type], raw_value), point)
+    fmt = _STRUCT[point.type]
+    bits = 8 * struct.calcsize(fmt)
+    lo, hi = (0, 2**bits - 1) if fmt[1].isupper() else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    return _from_bytes(struct.pack(fmt, min(max(round(raw_value), lo), hi)), point)
+
+
+def decode_read(
+    request: ReadRequest, points: Sequence[Point], values: Sequence[int] | Sequence[bool]
+) -> dict[int, float | str]:
+    """Point index -> value for every point of ``request``.
+
+    ``values`` are the registers (or bits) the device returned. Bit reads come back padded
+    to a multiple of 8 (clause 6.1), so only fewer values than asked is an error.
+    """
+    if len(values) < request.count:
+        raise DecodeError(
+            f"unit {request.unit_id} fc {request.function_code} @{request.address}: "
+            f"asked {request.count} values, got {len(values)}"
+        )
+    out: dict[int, float | str] = {}
+    for i in request.points:
+        p = points[i]
+        lo = p.address - request.address
+        out[i] = decode_point(p, [int(v) for v in values[lo : lo + p.count]])
+    return out

@@ -1,0 +1,93 @@
+"""Poll scheduling (sans-IO, pure): which device's read goes next on one connection.
+
+Every device polls on its own monotonic grid ``t0 + k * interval``: a late cycle never
+shifts the grid, so there is no drift. A cycle is the device's planned reads in order.
+When a tick comes while the previous cycle is still running, that tick is an *overrun*:
+counted and skipped (the running cycle finishes, the next starts on a later tick).
+
+A Modbus TCP gateway in front of a serial line serves one request at a time, so the
+connection has one outstanding request (clause 4.1 of the Modbus Messaging on TCP/IP
+guide allows more, serial gateways do not). Devices with a cycle in progress take turns,
+one read each (round robin), so a device with many reads cannot starve the others.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DeviceSchedule", "Scheduler"]
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class DeviceSchedule:
+    """The poll state of one device: its grid, its cycle position, its counters."""
+
+    interval_ns: int
+    reads: int  # planned reads per cycle
+    next_due_ns: int = 0
+    pos: int = -1  # index of the next read in the running cycle; -1 = idle
+    cycles: int = 0
+    overruns: int = 0
+    cycle_start_ns: int = 0
+
+    @property
+    def busy(self) -> bool:
+        return self.pos >= 0
+
+
+@dataclass(slots=True)
+class Scheduler:
+    """Round robin over devices with a cycle in progress; ticks on each device's grid."""
+
+    devices: list[DeviceSchedule] = field(default_factory=list)
+    _turn: int = 0
+
+    def start(self, now_ns: int) -> None:
+        for d in self.devices:
+            d.next_due_ns = now_ns
+            d.pos = -1
+
+    def tick(self, now_ns: int) -> None:
+        """Start the cycles that are due at ``now_ns``; count the overruns."""
+        for d in self.devices:
+            if now_ns < d.next_due_ns:
+                continue
+            missed = (now_ns - d.next_due_ns) // d.interval_ns
+            if d.busy:
+                d.overruns += 1 + missed
+            else:
+                d.overruns += missed
+                d.pos = 0
+                d.cycle_start_ns = now_ns
+            d.next_due_ns += (missed + 1) * d.interval_ns
+
+    def next_read(self) -> tuple[int, int] | None:
+        """(device index, read index) of the next read, or None when every device is idle."""
+        n = len(self.devices)
+        for k in range(n):
+            i = (self._turn + k) % n
+            d = self.devices[i]
+            if d.busy:
+                self._turn = (i + 1) % n
+                return i, d.pos
+        return None
+
+    def done(self, device: int) -> bool:
+        """Mark the device's current read done; True when that finished its cycle."""
+        d = self.devices[device]
+        d.pos += 1
+        if d.pos >= d.reads:
+            d.pos = -1
+            d.cycles += 1
+            return True
+        return False
+
+    def abort(self) -> None:
+        """The connection dropped: running cycles are abandoned (counted as overruns
+        only if their tick passes while reconnecting)."""
+        for d in self.devices:
+            d.pos = -1
+
+    def wake_ns(self) -> int:
+        """When the next idle device becomes due."""
+        return min(d.next_due_ns for d in self.devices)
