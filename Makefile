@@ -27,6 +27,7 @@ lint: $(VENV)/.test
 	$(BIN)/ruff format --check edgepipe adapters tests tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	tools/check-systemd-unit.sh
 
 unit: $(VENV)/.test
 	$(BIN)/pytest -m "not integration"
