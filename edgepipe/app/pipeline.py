@@ -11,8 +11,10 @@ from __future__ import annotations
 __all__ = ["Pipeline", "PipelineStats", "build_detectors"]
 
 import asyncio
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -34,6 +36,10 @@ class PipelineStats:
     windows: int = 0
     evaluations: int = 0  # flushes: one feature/model pass over all due windows
     alerts: int = 0
+    alerts_by_kind: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, state)
+    # Seconds each flush took (features + detectors + alert engine), newest last; the
+    # metrics endpoint turns them into a histogram. Bounded: drained at every scrape.
+    flush_seconds: list[float] = field(default_factory=list)
 
 
 def build_detectors(config: AppConfig) -> tuple[list[Detector], list[ModelStore]]:
@@ -52,11 +58,15 @@ class Pipeline(Sink):
         self, config: AppConfig, detectors: Sequence[Detector], on_alert: AlertCallback
     ) -> None:
         self._windows = WindowStage(config.windows)
+        self._windows_config = config.windows
         self._detectors = list(detectors)
         self._engine = AlertEngine(config.site, config.alerts)
         self._on_alert = on_alert
         self._assets: dict[str, str] = {}
+        self._infos: dict[str, StreamInfo] = {}
+        self.stream_state: dict[str, SourceStatus] = {}  # last status per stream
         self._pending: list[Window] = []
+        self._pending_since = 0.0  # monotonic s of the oldest unevaluated window
         self._flush_handle: asyncio.Handle | None = None
         self.stats = PipelineStats()
 
@@ -68,8 +78,25 @@ class Pipeline(Sink):
     def windows(self) -> WindowStage:
         return self._windows
 
+    def reconfigure(self, config: AppConfig, detectors: Sequence[Detector]) -> None:
+        """Take a reloaded config: new detectors and alert settings at once; raised alerts
+        keep their state. Only a change of ``[windows]`` restarts the rings."""
+        self.flush()
+        self._detectors = list(detectors)
+        self._engine.config = config.alerts
+        if config.windows != self._windows_config:
+            self._windows = WindowStage(config.windows)
+            for info in self._infos.values():
+                self._windows.on_stream(info)
+        self._windows_config = config.windows
+
+    def stalled_for(self) -> float:
+        """Seconds the oldest due window has waited for evaluation (0 when none waits)."""
+        return time.monotonic() - self._pending_since if self._pending else 0.0
+
     def on_stream(self, info: StreamInfo) -> None:
         self._assets[info.stream] = info.asset
+        self._infos[info.stream] = info
         self._windows.on_stream(info)
         log.info(
             "stream_configured",
@@ -87,10 +114,13 @@ class Pipeline(Sink):
         due = self._windows.on_batch(batch)
         if not due:
             return
+        if not self._pending:
+            self._pending_since = time.monotonic()
         self._pending.extend(due)
         self._schedule_flush()
 
     def on_status(self, status: SourceStatus) -> None:
+        self.stream_state[status.stream or status.source] = status
         level = log.warning if status.kind in _BAD_STATUS else log.info
         level(
             f"source_{status.kind.value}",
@@ -106,9 +136,12 @@ class Pipeline(Sink):
         if not self._pending:
             return
         windows, self._pending = self._pending, []
+        started = time.perf_counter()
         self.stats.windows += len(windows)
         self.stats.evaluations += 1
         self._emit(self._engine.process(evaluate_all(self._detectors, windows)))
+        if len(self.stats.flush_seconds) < _MAX_TIMINGS:
+            self.stats.flush_seconds.append(time.perf_counter() - started)
 
     def _schedule_flush(self) -> None:
         if self._flush_handle is not None:
@@ -123,6 +156,7 @@ class Pipeline(Sink):
     def _emit(self, alerts: list[Alert]) -> None:
         for alert in alerts:
             self.stats.alerts += 1
+            self.stats.alerts_by_kind[(alert.kind, alert.state.value)] += 1
             log.info(
                 "alert",
                 id=alert.id,
@@ -137,3 +171,4 @@ class Pipeline(Sink):
 
 
 _BAD_STATUS = frozenset({StatusKind.QUIET, StatusKind.DISCONNECTED})
+_MAX_TIMINGS = 100_000
