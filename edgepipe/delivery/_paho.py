@@ -24,7 +24,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edgepipe.core import ConfigError, DeliveryError
-from edgepipe.delivery.config import BrokerConfig
+from edgepipe.delivery.config import BrokerConfig, credential_path
 
 _log = structlog.get_logger()
 
@@ -61,6 +61,10 @@ class PahoConnection:
     def _on_disconnect_loop(self, reason: str) -> None:
         """After a disconnect, in the event loop (fail what waits on the connection)."""
 
+    def _connect_properties(self) -> Properties | None:
+        """CONNECT properties (MQTT 5.0 §3.1.2.11), e.g. a Session Expiry Interval."""
+        return None
+
     # -- client construction --------------------------------------------------------
     def _new_client(self) -> mqtt.Client:
         cfg = self.config
@@ -68,7 +72,13 @@ class PahoConnection:
             CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5
         )
         if cfg.username is not None:
-            client.username_pw_set(cfg.username, _read_password(cfg.password_file))
+            password_file = cfg.password_file
+            if cfg.password_credential is not None:
+                password_file = credential_path(cfg.password_credential)
+                if password_file is None:
+                    raise ConfigError("systemd credential missing", key="password_credential")
+            client.username_pw_set(cfg.username, _read_password(password_file))
+        client.max_inflight_messages_set(cfg.max_inflight)
         if cfg.tls is not None:
             try:
                 client.tls_set(
@@ -172,7 +182,13 @@ class PahoConnection:
         cfg = self.config
         try:
             # connect() resolves, opens the socket and does the TLS handshake: blocking work.
-            await asyncio.to_thread(client.connect, cfg.host, cfg.port, cfg.keepalive)
+            await asyncio.to_thread(
+                client.connect,
+                cfg.host,
+                cfg.port,
+                cfg.keepalive,
+                properties=self._connect_properties(),
+            )
         except (OSError, ValueError) as exc:
             raise DeliveryError(f"cannot connect to MQTT broker {self.where}: {exc}") from exc
         self._client = client

@@ -90,6 +90,7 @@ class MosquittoBroker:
         tls: BrokerTls | None = None,
         binary: str | None = None,
         start_timeout_s: float = 5.0,
+        extra_config: tuple[str, ...] = (),
     ) -> None:
         self.binary = binary or find_mosquitto()
         self.host = _LOOPBACK
@@ -98,6 +99,7 @@ class MosquittoBroker:
         self.tls_port = free_port() if tls is not None else 0
         self.persistence = persistence
         self.start_timeout_s = start_timeout_s
+        self.extra_config = extra_config  # mosquitto.conf lines, e.g. "autosave_interval 1"
         self._dir = Path(tempfile.mkdtemp(prefix="edgepipe-mosquitto-"))
         self.config_path = self._dir / "mosquitto.conf"
         self.log_path = self._dir / "mosquitto.log"
@@ -133,6 +135,7 @@ class MosquittoBroker:
             lines += [f"certfile {self.tls.cert_file}", f"keyfile {self.tls.key_file}"]
             if self.tls.ca_file is not None:
                 lines += [f"cafile {self.tls.ca_file}", "require_certificate true"]
+        lines += list(self.extra_config)
         self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def start(self) -> MosquittoBroker:

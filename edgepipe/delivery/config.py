@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BrokerConfig", "TlsConfig"]
+__all__ = ["BrokerConfig", "TlsConfig", "credential_path"]
 
 import math
 import os
@@ -32,6 +32,10 @@ class BrokerConfig:
 
     ``client_id`` empty means ``edgepipe-<site>`` for a publisher (stable, so the broker
     replaces a stale session of the same box) and a random id for a subscriber.
+    ``password_file`` or ``password_credential`` (the name of a systemd credential,
+    ``LoadCredential=<name>:...``, read from ``$CREDENTIALS_DIRECTORY/<name>``) holds the
+    password; it is read when connecting and never logged. ``max_inflight``: QoS 1
+    messages awaiting PUBACK at once (paho's window; MQTT 5.0 §4.9 Receive Maximum).
     ``keepalive`` (s) also bounds how late the broker notices a dead publisher and sends
     its Last Will (MQTT 5.0 §3.1.2.10: 1.5 x keepalive).
     """
@@ -42,11 +46,13 @@ class BrokerConfig:
     keepalive: int = 30
     username: str | None = None
     password_file: str | None = None
+    password_credential: str | None = None
     tls: TlsConfig | None = None
     connect_timeout_s: float = 5.0
     ack_timeout_s: float = 5.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
+    max_inflight: int = 1000
 
     def __post_init__(self) -> None:
         issues = _check(self)
@@ -100,6 +106,8 @@ def _check(c: BrokerConfig) -> list[ConfigIssue]:
     elif not 1 <= c.keepalive <= 65535:
         bad("keepalive", f"must be 1..65535 s (MQTT 5.0 §3.1.2.10), got {c.keepalive}")
     issues += _check_credentials(c)
+    if not isinstance(c.max_inflight, int) or not 1 <= c.max_inflight <= 65535:
+        bad("max_inflight", f"must be an integer 1..65535, got {c.max_inflight!r}")
     for name in ("connect_timeout_s", "ack_timeout_s", "reconnect_min_s", "reconnect_max_s"):
         value = getattr(c, name)
         if not _is_num(value) or value <= 0:
@@ -119,12 +127,37 @@ def _check_credentials(c: BrokerConfig) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     if c.username is not None and not isinstance(c.username, str):
         issues.append(ConfigIssue("username", "must be a string"))
+    if c.password_file is not None and c.password_credential is not None:
+        issues.append(ConfigIssue("password_credential", "give password_file or this, not both"))
+    if c.password_credential is not None:
+        name = c.password_credential
+        if c.username is None:
+            issues.append(ConfigIssue("password_credential", "needs username"))
+        if not isinstance(name, str) or not name or "/" in name:
+            issues.append(ConfigIssue("password_credential", "must be a credential name"))
+        elif credential_path(name) is None:
+            issues.append(
+                ConfigIssue(
+                    "password_credential",
+                    f"no credential {name!r}: $CREDENTIALS_DIRECTORY is unset or lacks it "
+                    "(systemd LoadCredential=)",
+                )
+            )
     if c.password_file is not None:
         if c.username is None:
             issues.append(ConfigIssue("password_file", "needs username"))
         if not isinstance(c.password_file, str) or not os.path.isfile(c.password_file):
             issues.append(ConfigIssue("password_file", f"no such file: {c.password_file!r}"))
     return issues
+
+
+def credential_path(name: str) -> str | None:
+    """``$CREDENTIALS_DIRECTORY/<name>`` if systemd provided it, else None."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return None
+    path = os.path.join(directory, name)
+    return path if os.path.isfile(path) else None
 
 
 def _check_tls(t: TlsConfig) -> list[ConfigIssue]:

@@ -25,6 +25,7 @@ __all__ = [
     "format_rfc3339_ns",
     "parse_rfc3339_ns",
     "status_to_json",
+    "health_to_json",
 ]
 
 import enum
@@ -34,6 +35,7 @@ import json
 import math
 import re
 import sys
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -244,6 +246,24 @@ def status_to_json(
         body["time_ns"] = int(time_ns)
     if detail:
         body["detail"] = _jsonable(dict(detail))
+    return _dumps(body)
+
+
+def health_to_json(site: str, kind: str, time_ns: int, detail: Mapping[str, Any]) -> bytes:
+    """A health event: ``{"schema_version", "id", "site", "kind", "time", "time_ns", "detail"}``.
+
+    The id is derived from (site, kind, time) like an alert's, so a re-delivery after a
+    failure is recognisable.
+    """
+    body: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"edgepipe:{site}:health:{kind}:{time_ns}")),
+        "site": site,
+        "kind": kind,
+        "time": format_rfc3339_ns(time_ns),
+        "time_ns": int(time_ns),
+        "detail": _jsonable(dict(detail)),
+    }
     return _dumps(body)
 
 

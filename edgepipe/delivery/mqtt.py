@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__ = ["BrokerConfig", "MqttPublisher", "TlsConfig"]
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -135,7 +136,7 @@ class MqttPublisher(PahoConnection):
         self._call(self._acked, mid, reason.is_failure, str(reason))
 
     def _acked(self, mid: int, failure: bool, reason: str) -> None:
-        fut = self._pending.get(mid)
+        fut = self._pending.pop(mid, None)
         if fut is None or fut.done():
             return  # the birth message, or a publish that already timed out
         if failure:
@@ -144,7 +145,8 @@ class MqttPublisher(PahoConnection):
             fut.set_result(None)
 
     def _on_disconnect_loop(self, reason: str) -> None:
-        for mid, fut in self._pending.items():
+        pending, self._pending = self._pending, {}
+        for mid, fut in pending.items():
             if not fut.done():
                 fut.set_exception(
                     DeliveryError(
@@ -162,7 +164,15 @@ class MqttPublisher(PahoConnection):
             raise
         self.published += 1
 
-    async def _publish_once(self, topic: str, payload: bytes, retain: bool) -> None:
+    def publish_nowait(self, topic: str, payload: bytes, *, retain: bool) -> asyncio.Future[None]:
+        """Hand one QoS 1 PUBLISH to the connection; the future resolves on its PUBACK.
+
+        Calls made in a row go out in that order on the one connection (MQTT 5.0 §4.6),
+        which is how the forwarder keeps many messages in flight and still in order. The
+        future fails with ``DeliveryError`` on disconnect or a rejecting reason code; it
+        has no deadline of its own (the caller keeps one). Raises ``DeliveryError`` at
+        once when not connected.
+        """
         client = self._client
         if client is None or not client.is_connected():
             # Do not hand it to paho: its offline queue is memory-only and unbounded; the
@@ -183,6 +193,16 @@ class MqttPublisher(PahoConnection):
         # before the future is registered: there is no await in between.
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending[info.mid] = fut
+        fut.add_done_callback(functools.partial(self._forget, info.mid))
+        return fut
+
+    def _forget(self, mid: int, fut: asyncio.Future[None]) -> None:
+        # A future cancelled or failed by the caller must not stay in the table.
+        if self._pending.get(mid) is fut:
+            del self._pending[mid]
+
+    async def _publish_once(self, topic: str, payload: bytes, retain: bool) -> None:
+        fut = self.publish_nowait(topic, payload, retain=retain)
         try:
             async with asyncio.timeout(self.config.ack_timeout_s):
                 await fut
@@ -192,4 +212,4 @@ class MqttPublisher(PahoConnection):
                 f"within {self.config.ack_timeout_s} s"
             ) from None
         finally:
-            self._pending.pop(info.mid, None)
+            fut.cancel()

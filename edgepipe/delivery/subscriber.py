@@ -17,6 +17,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -51,10 +52,17 @@ class MessageSubscriber(PahoConnection):
     """Subscribes to topic filters at QoS 1; ``async for msg in sub`` yields messages."""
 
     def __init__(
-        self, config: BrokerConfig, topic_filters: Sequence[str], capacity: int = 1024
+        self,
+        config: BrokerConfig,
+        topic_filters: Sequence[str],
+        capacity: int = 1024,
+        session_expiry_s: int = 0,
     ) -> None:
         super().__init__(config, config.client_id or f"edgepipe-sub-{uuid.uuid4().hex[:12]}")
         self.topic_filters = tuple(topic_filters)
+        # > 0 with a fixed client_id: the broker keeps the subscription and queues QoS 1
+        # messages while this subscriber is away (MQTT 5.0 §3.1.2.11.2).
+        self.session_expiry_s = session_expiry_s
         self._queue: asyncio.Queue[ReceivedMessage] = asyncio.Queue(capacity)
         self._suback: asyncio.Future[None] | None = None
         self.dropped = 0
@@ -106,6 +114,13 @@ class MessageSubscriber(PahoConnection):
         }
 
     # -- paho thread -----------------------------------------------------------------
+    def _connect_properties(self) -> Properties | None:
+        if self.session_expiry_s <= 0:
+            return None
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.session_expiry_s
+        return props
+
     def _configure(self, client: mqtt.Client) -> None:
         client.on_message = self._paho_on_message
         client.on_subscribe = self._paho_on_subscribe

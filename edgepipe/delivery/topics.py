@@ -2,6 +2,7 @@
 
 Alerts:  ``edgepipe/<site>/alerts/<asset>/<kind>`` (retained: the current state of one key)
 Status:  ``edgepipe/<site>/status`` (retained: "online" birth, "offline" Last Will)
+Health:  ``edgepipe/<site>/health/<kind>`` (events through the outbox, not retained)
 
 Segments come from operator-chosen names (asset tags such as ``T1/HV`` or ``bay#3``), so
 each is percent-encoded where MQTT gives a character a meaning: ``/`` separates levels and
@@ -16,6 +17,7 @@ from __future__ import annotations
 __all__ = [
     "ALERT_TOPIC_FILTER",
     "alert_topic",
+    "health_topic",
     "sanitize_segment",
     "status_topic",
     "unsanitize_segment",
@@ -58,3 +60,8 @@ def alert_topic(site: str, asset: str, kind: str) -> str:
 def status_topic(site: str) -> str:
     """Retained birth/Last-Will topic of the site's publisher."""
     return f"{ROOT}/{sanitize_segment(site)}/status"
+
+
+def health_topic(site: str, kind: str) -> str:
+    """Health events of the site's service (drop reports, starts); not retained."""
+    return f"{ROOT}/{sanitize_segment(site)}/health/{sanitize_segment(kind)}"

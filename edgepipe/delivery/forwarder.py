@@ -1,0 +1,488 @@
+"""Store-and-forward: outbox -> the preferred MQTT destination that is up.
+
+Destinations are tried in priority order (the box's own broker first, then regional
+ones). Each message goes to the first destination that is connected and not held down;
+when a preferred one comes back, the next message goes to it. A destination is held
+down for ``down_hold_s`` (doubling, at most 30 s) when it misses a PUBACK deadline
+(``ack_timeout_s``: a broker that accepts connections but no longer acknowledges is as
+good as dead) or rejects a message.
+
+Ordering. Messages go out in outbox order on one connection, many in flight
+(MQTT 5.0 §4.6 keeps that order per connection). Any failure "rewinds": the in-flight
+window is forgotten and delivery resumes from the oldest unacknowledged row, so a
+message can arrive twice, only after a failure, with the same id. What was pending
+when the rewind (or a restart, or a stall with no destination) happened is the
+*backlog*; it is read back from the file and paced at ``drain_rate``. Messages committed
+after that are *live* and go first, unless their topic (an alert key, whose retained
+message is the key's current state) still has a backlog row: those wait their turn, so
+per topic the order always holds.
+
+Drops made by the outbox are reported as one ``outbox_drops`` health message after the
+next successful delivery.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Destination", "Forwarder", "ForwarderStats"]
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+import structlog
+
+from edgepipe.core import Alert, Clock, ConfigError, DeliveryError
+from edgepipe.delivery.message import alert_to_json, health_to_json
+from edgepipe.delivery.mqtt import MqttPublisher
+from edgepipe.delivery.outbox import DropReport, NewMessage, Outbox, OutboxMessage, Priority
+from edgepipe.delivery.outbox_config import OutboxConfig
+from edgepipe.delivery.topics import alert_topic, health_topic
+
+_log = structlog.get_logger()
+T = TypeVar("T")
+_NS = 1_000_000_000
+_READ_BATCH = 1024
+_MAX_HOLD_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """One broker of the chain, named for logs and the status message."""
+
+    name: str
+    publisher: MqttPublisher
+
+
+@dataclass(slots=True)
+class ForwarderStats:
+    submitted: int = 0
+    committed: int = 0
+    delivered: int = 0
+    sent: int = 0
+    failures: int = 0
+    rewinds: int = 0
+    ack_timeouts: int = 0
+    dropped_unbuffered: int = 0
+
+
+@dataclass(slots=True)
+class _Flight:
+    dest: int
+    deadline_ns: int
+    gen: int
+    fut: asyncio.Future[None]
+
+
+class Forwarder:
+    """Accept alerts synchronously, commit them in groups, deliver them as described above."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        destinations: Sequence[Destination],
+        config: OutboxConfig,
+        site: str,
+        clock: Clock,
+        *,
+        max_pending: int = 100_000,
+        on_commit: Callable[[Sequence[OutboxMessage]], None] | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.destinations = tuple(destinations)
+        self.config = config
+        self.site = site
+        self._clock = clock
+        self._max_pending = max_pending
+        self._on_commit = on_commit
+        self.stats = ForwarderStats()
+        self._db_exec = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="outbox")
+        self._buffer: list[NewMessage] = []
+        self._deletes: list[int] = []
+        self._live: deque[OutboxMessage] = deque()
+        self._inflight: dict[int, _Flight] = {}
+        self._done: dict[int, bool] = {}  # acked seq -> deletion committed
+        self._gen = 0
+        self._backlog = False
+        self._backlog_end: int | None = None
+        self._backlog_topics: set[str] = set()
+        self._backlog_rows: deque[OutboxMessage] = deque()
+        self._cursor = 0
+        self._tokens = 0.0
+        self._refill_ns = 0
+        self._hold_until = [0] * len(self.destinations)
+        self._hold_s = [config.down_hold_s] * len(self.destinations)
+        self._stalled = False
+        self._want_report = False
+        self._active: int | None = None
+        self._commit_wake = asyncio.Event()
+        self._send_wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- the pipeline's side --------------------------------------------------------------
+    def submit_alert(self, alert: Alert) -> None:
+        """Queue ``alert`` for the next grouped commit (synchronous, never blocks)."""
+        topic = alert_topic(alert.site, alert.asset, alert.kind)
+        prio = Priority.of(alert.severity)
+        self._queue(
+            NewMessage(topic, alert_to_json(alert), prio, self._clock.time_ns(), True, alert.id)
+        )
+
+    def submit_health(self, kind: str, detail: Mapping[str, Any]) -> None:
+        """Queue a health event (``edgepipe/<site>/health/<kind>``, priority info)."""
+        now = self._clock.time_ns()
+        payload = health_to_json(self.site, kind, now, detail)
+        self._queue(
+            NewMessage(health_topic(self.site, kind), payload, Priority.INFO, now, False, kind)
+        )
+
+    def _queue(self, message: NewMessage) -> None:
+        if len(self._buffer) >= self._max_pending:
+            # Only when the disk stalls for seconds: counted and logged, never silent.
+            lost = self._buffer.pop(0)
+            self.stats.dropped_unbuffered += 1
+            _log.error("alert_dropped", id=lost.key, reason="outbox commit stalled",
+                       max_pending=self._max_pending)  # fmt: skip
+        self._buffer.append(message)
+        self.stats.submitted += 1
+        self._idle.clear()
+        self._commit_wake.set()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Open the outbox, connect every destination, deliver until cancelled."""
+        await self._db(self.outbox.open)
+        if self.outbox.depth:
+            self._enter_backlog("restart")
+        self._tasks = [asyncio.create_task(self._connect(i), name=f"connect-{d.name}")
+                       for i, d in enumerate(self.destinations)]  # fmt: skip
+        self._tasks += [
+            asyncio.create_task(self._committer(), name="outbox-commit"),
+            asyncio.create_task(self._sender(), name="outbox-send"),
+            asyncio.create_task(self._sweeper(), name="outbox-sweep"),
+            asyncio.create_task(self._status_loop(), name="outbox-status"),
+        ]
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            for t in self._tasks:
+                t.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` until nothing is pending (used at a clean stop)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while self.pending:
+                    self._idle.clear()  # set by the committer once nothing is pending
+                    await self._idle.wait()
+        return self.pending == 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer) + self.outbox.depth
+
+    async def close(self) -> None:
+        """Close every connection ("offline" status) and the outbox file."""
+        for d in self.destinations:
+            await d.publisher.close()
+        if self._deletes:
+            dels, self._deletes = self._deletes, []
+            await self._db(self.outbox.delete, dels)
+        await self._db(self.outbox.close)
+        self._db_exec.shutdown(wait=True)
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            **asdict(self.stats),
+            "depth": self.pending,
+            "inflight": len(self._inflight),
+            "backlog": self._backlog,
+            "active": None if self._active is None else self.destinations[self._active].name,
+            "dropped": dict(self.outbox.stats.dropped),
+        }
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_exec, functools.partial(fn, *args))
+
+    # -- connecting ----------------------------------------------------------------------
+    async def _connect(self, i: int) -> None:
+        """First connection with retries; afterwards paho reconnects on its own."""
+        dest = self.destinations[i]
+        delay = dest.publisher.config.reconnect_min_s
+        while True:
+            try:
+                await dest.publisher.start()
+                self._send_wake.set()
+                return
+            except ConfigError as exc:
+                _log.error("destination_misconfigured", destination=dest.name, error=str(exc))
+                return
+            except DeliveryError as exc:
+                _log.warning("destination_unavailable", destination=dest.name,
+                             error=str(exc), retry_s=delay)  # fmt: skip
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, dest.publisher.config.reconnect_max_s)
+
+    def _pick(self) -> int | None:
+        now = self._clock.monotonic_ns()
+        for i, d in enumerate(self.destinations):
+            if d.publisher.connected and now >= self._hold_until[i]:
+                return i
+        return None
+
+    # -- committing ------------------------------------------------------------------------
+    async def _committer(self) -> None:
+        while True:
+            await self._commit_wake.wait()
+            self._commit_wake.clear()
+            while self._buffer or self._deletes or self._want_report:
+                batch = self._buffer[: self.config.batch_max]
+                del self._buffer[: len(batch)]
+                dels, self._deletes = self._deletes, []
+                report, self._want_report = self._want_report, False
+                rows, extra = await self._db(self._commit, batch, dels, report)
+                self._after_commit(rows + extra, dels)
+
+    def _commit(
+        self, batch: list[NewMessage], dels: list[int], report: bool
+    ) -> tuple[list[OutboxMessage], list[OutboxMessage]]:
+        """In the outbox thread: forget acknowledged rows, append new ones, report drops."""
+        self.outbox.delete(dels)
+        rows = self.outbox.append(batch)
+        extra = []
+        if report:
+            row = self.outbox.append_drop_report(self._drop_message)
+            extra = [row] if row is not None else []
+        return rows, extra
+
+    def _drop_message(self, report: DropReport) -> NewMessage:
+        now = self._clock.time_ns()
+        detail = {"dropped": report.dropped, "first_ns": report.first_ns, "last_ns": report.last_ns}
+        payload = health_to_json(self.site, "outbox_drops", now, detail)
+        topic = health_topic(self.site, "outbox_drops")
+        return NewMessage(topic, payload, Priority.INFO, now, False, "outbox_drops")
+
+    def _after_commit(self, rows: list[OutboxMessage], dels: list[int]) -> None:
+        for seq in dels:
+            if seq in self._done:
+                self._done[seq] = True
+        self._prune_done()
+        if rows:
+            self.stats.committed += len(rows)
+            if self._on_commit is not None:
+                self._on_commit(rows)
+            if len(self._live) + len(rows) > self.config.max_live:
+                self._enter_backlog("live queue full")
+            elif not self._backlog or self._backlog_end is not None:
+                self._live.extend(rows)
+            self._send_wake.set()
+        if not self.pending and not self._inflight:
+            self._idle.set()
+
+    def _prune_done(self) -> None:
+        floors = [self._cursor + 1 if self._backlog else 1 << 62]
+        if self._live:
+            floors.append(self._live[0].seq)
+        if self._backlog_rows:
+            floors.append(self._backlog_rows[0].seq)
+        floor = min(floors)
+        for seq in [s for s, deleted in self._done.items() if deleted and s < floor]:
+            del self._done[seq]
+
+    # -- sending ---------------------------------------------------------------------------
+    def _enter_backlog(self, reason: str) -> None:
+        """Everything pending is read back from the file from the oldest row on."""
+        self._backlog = True
+        self._backlog_end = None
+        self._backlog_topics = set()
+        self._backlog_rows.clear()
+        self._live.clear()
+        self._cursor = 0
+        _log.info("outbox_backlog", reason=reason, depth=self.pending)
+
+    def _rewind(self, reason: str, dest: int | None, hold: bool = False) -> None:
+        self.stats.rewinds += 1
+        if dest is not None and hold:
+            now = self._clock.monotonic_ns()
+            self._hold_until[dest] = now + int(self._hold_s[dest] * _NS)
+            _log.warning("destination_down", destination=self.destinations[dest].name,
+                         reason=reason, hold_s=self._hold_s[dest])  # fmt: skip
+            self._hold_s[dest] = min(self._hold_s[dest] * 2, _MAX_HOLD_S)
+            for f in self._inflight.values():
+                if f.dest == dest:
+                    f.fut.cancel()  # never coming: free the publisher's table
+        self._gen += 1
+        self._inflight.clear()
+        self._enter_backlog(reason)
+        self._send_wake.set()
+
+    async def _sender(self) -> None:
+        while True:
+            dest = self._pick()
+            if dest is None:
+                self._stalled = True
+                await self._wait_send(0.05)
+                continue
+            if dest != self._active:
+                _log.info("destination_active", destination=self.destinations[dest].name)
+                self._active = dest
+            if self._stalled:
+                self._stalled = False
+                if self.pending:
+                    self._enter_backlog("destination available")
+            if self._backlog and self._backlog_end is None:
+                await self._start_backlog()
+            sent = self._send_some(dest)
+            if self._backlog and not self._backlog_rows and self._can_read():
+                await self._read_backlog()
+                continue
+            if sent == 0:
+                await self._wait_send(0.01 if self._backlog else 0.25)
+            else:
+                await asyncio.sleep(0)
+
+    async def _wait_send(self, timeout_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._send_wake.wait()
+        self._send_wake.clear()
+
+    async def _start_backlog(self) -> None:
+        end = await self._db(self.outbox.max_seq)
+        self._backlog_topics = await self._db(self.outbox.topics, end)
+        self._backlog_end = end
+
+    def _can_read(self) -> bool:
+        return self._backlog and self._backlog_end is not None
+
+    async def _read_backlog(self) -> None:
+        gen = self._gen
+        rows = await self._db(self.outbox.read, self._cursor, _READ_BATCH)
+        if gen != self._gen or not self._backlog:
+            return  # rewound while reading: start over from the top
+        if not rows:
+            self._backlog = False
+            self._backlog_topics = set()
+            _log.info("outbox_backlog_done", depth=self.pending)
+            return
+        self._cursor = rows[-1].seq
+        self._backlog_rows.extend(rows)
+
+    def _send_some(self, dest: int) -> int:
+        """Send live rows, then paced backlog rows, while the window has room."""
+        sent = 0
+        room = self.config.max_inflight - len(self._inflight)
+        while room > 0 and self._live:
+            row = self._live.popleft()
+            if self._is_sent(row.seq) or not self._is_live(row):
+                continue  # the backlog reader will reach it (it is in the file)
+            if not self._send(dest, row):
+                return sent
+            sent += 1
+            room -= 1
+        self._refill()
+        while room > 0 and self._backlog_rows and self._tokens >= 1:
+            row = self._backlog_rows.popleft()
+            if self._is_sent(row.seq):
+                continue
+            if not self._send(dest, row):
+                return sent
+            self._tokens -= 1
+            sent += 1
+            room -= 1
+        return sent
+
+    def _is_live(self, row: OutboxMessage) -> bool:
+        if not self._backlog:
+            return True
+        end = self._backlog_end
+        return end is not None and row.seq > end and row.topic not in self._backlog_topics
+
+    def _is_sent(self, seq: int) -> bool:
+        return seq in self._inflight or seq in self._done
+
+    def _refill(self) -> None:
+        now = self._clock.monotonic_ns()
+        rate = self.config.drain_rate
+        burst = max(1.0, rate / 20)
+        self._tokens = min(burst, self._tokens + (now - self._refill_ns) / _NS * rate)
+        self._refill_ns = now
+
+    def _send(self, dest: int, row: OutboxMessage) -> bool:
+        pub = self.destinations[dest].publisher
+        try:
+            fut = pub.publish_nowait(row.topic, row.payload, retain=row.retain)
+        except DeliveryError as exc:
+            self._failed(row.seq, self._gen, dest, exc)
+            return False
+        deadline = self._clock.monotonic_ns() + int(pub.config.ack_timeout_s * _NS)
+        self._inflight[row.seq] = _Flight(dest, deadline, self._gen, fut)
+        fut.add_done_callback(functools.partial(self._acked, row.seq, self._gen, dest))
+        self.stats.sent += 1
+        return True
+
+    def _acked(self, seq: int, gen: int, dest: int, fut: asyncio.Future[None]) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self._failed(seq, gen, dest, exc)
+            return
+        flight = self._inflight.get(seq)
+        if flight is not None and flight.gen == gen:
+            del self._inflight[seq]
+        if seq not in self._done:
+            self._done[seq] = False
+            self._deletes.append(seq)
+            self.stats.delivered += 1
+        self._hold_s[dest] = self.config.down_hold_s
+        if self.outbox.has_drops:
+            self._want_report = True
+        self._commit_wake.set()
+        self._send_wake.set()
+
+    def _failed(self, seq: int, gen: int, dest: int, exc: BaseException) -> None:
+        if gen != self._gen:
+            return  # already rewound past this one
+        self.stats.failures += 1
+        rejected = "rejected" in str(exc)
+        _log.warning("alert_delivery_failed", destination=self.destinations[dest].name,
+                     seq=seq, error=str(exc))  # fmt: skip
+        self._rewind(str(exc), dest, hold=rejected)
+
+    # -- watching --------------------------------------------------------------------------
+    async def _sweeper(self) -> None:
+        """A destination whose oldest message missed its PUBACK deadline is down."""
+        while True:
+            await asyncio.sleep(0.05)
+            now = self._clock.monotonic_ns()
+            for seq, f in self._inflight.items():
+                if f.deadline_ns <= now:
+                    self.stats.ack_timeouts += 1
+                    name = self.destinations[f.dest].name
+                    self._rewind(f"no PUBACK from {name} for seq {seq}", f.dest, hold=True)
+                break  # sent in order: the first one has the earliest deadline
+
+    async def _status_loop(self) -> None:
+        """Retained status on every connected destination: outbox depth and oldest age."""
+        while True:
+            await asyncio.sleep(self.config.status_interval_s)
+            oldest = await self._db(self.outbox.oldest_created_ns)
+            age = 0.0 if oldest is None else max(0, self._clock.time_ns() - oldest) / _NS
+            detail = {
+                "outbox_depth": self.pending,
+                "oldest_age_s": round(age, 3),
+                "active": None if self._active is None else self.destinations[self._active].name,
+                "dropped": dict(self.outbox.stats.dropped),
+            }
+            for d in self.destinations:
+                if d.publisher.connected:
+                    with contextlib.suppress(DeliveryError):
+                        await d.publisher.publish_status("online", detail)
