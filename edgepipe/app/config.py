@@ -18,10 +18,17 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from adapters import registry
+from edgepipe.app.delivery_config import (
+    NamedBroker,
+    local_table,
+    outbox_config,
+    regional_brokers,
+)
 from edgepipe.capture import CaptureConfig
 from edgepipe.core import ConfigError, ConfigIssue, SystemClock
 from edgepipe.core.tables import check, from_mapping
 from edgepipe.delivery import BrokerConfig
+from edgepipe.delivery.outbox_config import OutboxConfig
 from edgepipe.pipeline import AlertConfig, RulesConfig, WindowConfig
 
 T = TypeVar("T")
@@ -63,8 +70,8 @@ class SourceConfig:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryConfig:
-    """``max_pending``: alerts held in memory while the broker is away (the outbox issue
-    replaces this with a durable store); ``retry_s``: pause between delivery attempts."""
+    """``max_pending``: alerts held in memory until the outbox commits them (reached only
+    when the disk stalls); ``retry_s``: pause between attempts of the replay relay."""
 
     max_pending: int = 100_000
     retry_s: float = 1.0
@@ -83,6 +90,8 @@ class AppConfig:
     alerts: AlertConfig = field(default_factory=AlertConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     mqtt: BrokerConfig | None = None
+    regional: tuple[NamedBroker, ...] = ()  # [mqtt.regional.<name>], after the local one
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     logging: LogConfig = field(default_factory=LogConfig)
     capture: CaptureConfig | None = None  # [capture]: record what the sources report
@@ -98,6 +107,7 @@ _SECTIONS = {
     "models",
     "mqtt",
     "delivery",
+    "outbox",
     "logging",
     "capture",
 }
@@ -147,7 +157,12 @@ def parse_config(
     rules = section("rules", lambda t: RulesConfig.from_mapping(t, "rules"), RulesConfig())
     alerts = section("alerts", lambda t: from_mapping(AlertConfig, t, "alerts"), AlertConfig())
     models = section("models", lambda t: _models(t, base_dir), ModelsConfig())
-    mqtt = section("mqtt", lambda t: BrokerConfig.from_mapping(_resolve_files(t, base_dir)), None)
+    mqtt = section(
+        "mqtt", lambda t: BrokerConfig.from_mapping(_resolve_files(local_table(t), base_dir)), None
+    )
+    no_regional: tuple[NamedBroker, ...] = ()
+    regional = section("mqtt", lambda t: regional_brokers(t, base_dir, _resolve_files), no_regional)
+    outbox = section("outbox", lambda t: outbox_config(t, base_dir), OutboxConfig())
     delivery = section(
         "delivery", lambda t: from_mapping(DeliveryConfig, t, "delivery"), DeliveryConfig()
     )
@@ -159,7 +174,7 @@ def parse_config(
     return AppConfig(
         site=site, sources=sources, windows=windows, rules=rules, alerts=alerts,
         models=models, mqtt=mqtt, delivery=delivery, logging=logging, path=path,
-        capture=capture,
+        capture=capture, regional=regional, outbox=outbox,
     )  # fmt: skip
 
 
