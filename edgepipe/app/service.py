@@ -10,12 +10,12 @@ from typing import TextIO
 
 import structlog
 
-from adapters import registry
 from edgepipe.app.config import AppConfig
 from edgepipe.app.pipeline import Pipeline, build_detectors
 from edgepipe.app.relay import AlertRelay
+from edgepipe.app.supervisor import SourceSupervisor
 from edgepipe.capture import CaptureWriter, Recorder
-from edgepipe.core import Clock, Source
+from edgepipe.core import Clock
 from edgepipe.core.source import Sink
 from edgepipe.delivery import MqttPublisher
 
@@ -39,32 +39,29 @@ class Service:
         self.pipeline = Pipeline(config, detectors, self.relay.submit)
         self.recorder = _recorder(config, clock, self.pipeline)
         self._sink: Sink = self.recorder or self.pipeline
-        self.sources: list[Source] = [
-            registry.create(s.type, s.name, s.options, clock) for s in config.sources
-        ]
+        self.supervisor = SourceSupervisor(self._sink, clock)
+        self.supervisor.build(config.sources)
 
     async def run(self, started: asyncio.Event | None = None) -> None:
         """Run until cancelled; on cancellation stop the sources, then drain and close."""
         log.info(
             "service_starting",
             site=self.config.site,
-            sources=[s.name for s in self.sources],
+            sources=list(self.supervisor.sources),
             models=[m.current.ref for m in self.models],
         )
         relay = asyncio.create_task(self.relay.run(), name="relay")
         recording = (
             asyncio.create_task(self.recorder.run(), name="capture") if self.recorder else None
         )
-        tasks = [asyncio.create_task(s.run(self._sink), name=s.name) for s in self.sources]
+        self.supervisor.start()
         if started is not None:
             started.set()
         try:
-            await asyncio.gather(*tasks)
+            await asyncio.Event().wait()  # until cancelled (SIGTERM, SIGINT, a test)
         finally:
-            for t in tasks:
-                t.cancel()
-            # Sources send TURN_OFF as they are cancelled; give them a moment.
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Sources send TURN_OFF as they are cancelled.
+            await self.supervisor.stop()
             self.pipeline.flush()
             if recording is not None:
                 recording.cancel()  # closes the open segments
