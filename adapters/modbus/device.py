@@ -61,6 +61,7 @@ class DeviceState:
     def __init__(self, dev: DeviceConfig) -> None:
         self.dev = dev
         self.plan: tuple[ReadRequest, ...] = plan_reads(dev.profile, dev.unit_id)
+        self._split: set[ReadRequest] = set()
         points = dev.profile.points
         # channel index of each point (-1 for strings: no number for the pipeline)
         numeric = [i for i, p in enumerate(points) if p.numeric]
@@ -93,11 +94,31 @@ class DeviceState:
         if code not in REFUSED:
             self.cycle_error = True
             return
+        if len(request.points) > 1:
+            self._split.add(request)  # find the culprit: read its points one by one
         for pi in request.points:
             ci = self.channel.get(pi)
             if ci is not None:
                 self.invalid[ci] = True
                 self.values[ci] = np.nan
+
+    def replan(self) -> bool:
+        """At a cycle's end, split refused merged reads into one read per point, so a
+        single bad address costs only its own point. True when the plan changed."""
+        if not self._split:
+            return False
+        points = self.dev.profile.points
+        plan: list[ReadRequest] = []
+        for r in self.plan:
+            if r not in self._split:
+                plan.append(r)
+                continue
+            for i in r.points:
+                p = points[i]
+                plan.append(ReadRequest(r.unit_id, r.table, p.address, p.count, (i,)))
+        self._split.clear()
+        self.plan = tuple(plan)
+        return True
 
     def row(self, now_ns: int) -> SampleBatch:
         """The row for a finished cycle, stamped ``now_ns`` (receipt time)."""

@@ -151,6 +151,10 @@ class ModbusPoller:
             await self._read(client, state, state.plan[ri])
             if self.scheduler.done(di):
                 self._emit(state, sink)
+                if state.replan():
+                    self.scheduler.devices[di].reads = len(state.plan)
+                    log.info("modbus_replanned", source=self.name, stream=state.dev.stream,
+                             reads=len(state.plan))  # fmt: skip
 
     async def _read(
         self, client: AsyncModbusTcpClient, state: DeviceState, req: ReadRequest

@@ -30,7 +30,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from adapters.modbus.decode import encode_point
 from adapters.modbus.plan import FUNCTION_CODE
-from adapters.modbus.profile import DeviceProfile, Point, Table
+from adapters.modbus.profile import DeviceProfile, Point, PointType, Table
 
 #: unit id, seconds since start -> point name -> value (missing names keep 0)
 ValuesFn = Callable[[int, float], Mapping[str, float | str]]
@@ -139,6 +139,10 @@ def _store(p: Point, value: float | str, start: int, registers: list[int]) -> No
         registers[i] = registers[i] | (1 << bit) if words[0] else registers[i] & ~(1 << bit)
         return
     lo = p.address - start
+    if p.type is PointType.BIT:  # several points may share the register: touch one bit
+        mask = 1 << p.bit
+        registers[lo] = registers[lo] | mask if words[0] else registers[lo] & ~mask
+        return
     registers[lo : lo + len(words)] = words
 
 

@@ -1,0 +1,168 @@
+"""Modbus profiles, request planning and value decoding: pure functions, no network."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adapters.modbus.decode import DecodeError, decode_point, decode_read, encode_point
+from adapters.modbus.plan import plan_reads
+from adapters.modbus.profile import (
+    ByteOrder,
+    Point,
+    PointType,
+    Table,
+    parse_profile,
+)
+from adapters.modbus.testing import ALL_TYPES_VALUES, all_types_profile, all_types_table
+from edgepipe.core import ConfigError
+
+B, L = ByteOrder.BIG, ByteOrder.LITTLE
+
+
+def _p(ptype: str, bo: ByteOrder = B, wo: ByteOrder = B, **kw: object) -> Point:
+    return Point("x", Table.HOLDING, 0, PointType(ptype), bo, wo, **kw)  # type: ignore[arg-type]
+
+
+# Hand-written register images: 0x12345678 and 3.25 (0x40500000) in the four layouts.
+@pytest.mark.parametrize(
+    ("ptype", "bo", "wo", "words", "value"),
+    [
+        ("u32", B, B, [0x1234, 0x5678], 0x12345678),
+        ("u32", B, L, [0x5678, 0x1234], 0x12345678),
+        ("u32", L, B, [0x3412, 0x7856], 0x12345678),
+        ("u32", L, L, [0x7856, 0x3412], 0x12345678),
+        ("f32", B, B, [0x4050, 0x0000], 3.25),
+        ("f32", B, L, [0x0000, 0x4050], 3.25),
+        ("f32", L, B, [0x5040, 0x0000], 3.25),
+        ("i16", B, B, [0xFFFE], -2),
+        ("i16", L, B, [0xFEFF], -2),
+        ("u16", L, B, [0x3412], 0x1234),
+        ("i32", B, B, [0xFFFF, 0xFFFF], -1),
+        ("i64", B, L, [0xFFFE, 0xFFFF, 0xFFFF, 0xFFFF], -2),
+        ("u64", B, B, [0, 0, 0, 7], 7),
+        ("f64", B, B, [0x3FF8, 0, 0, 0], 1.5),
+        ("f64", B, L, [0, 0, 0, 0x3FF8], 1.5),
+    ],
+    ids=str,
+)
+def test_known_layouts(
+    ptype: str, bo: ByteOrder, wo: ByteOrder, words: list[int], value: float
+) -> None:
+    p = _p(ptype, bo, wo)
+    assert decode_point(p, words) == value
+    assert encode_point(p, value) == words
+
+
+def test_scale_offset_bits_and_strings() -> None:
+    assert decode_point(_p("i16", scale=0.1, offset=-40.0), [615]) == pytest.approx(21.5)
+    bit = Point("b", Table.INPUT, 0, PointType.BIT, bit=3)
+    assert decode_point(bit, [0b1000]) == 1.0
+    assert decode_point(bit, [0b0111]) == 0.0
+    text = Point("s", Table.HOLDING, 0, PointType.STRING, length=3)
+    assert decode_point(text, [0x5458, 0x2D34, 0x3200]) == "TX-42"
+    swapped = Point("s", Table.HOLDING, 0, PointType.STRING, byte_order=L, length=3)
+    assert decode_point(swapped, [0x5854, 0x342D, 0x0032]) == "TX-42"
+
+
+_INTS = {"u16": (0, 2**16 - 1), "i16": (-(2**15), 2**15 - 1), "u32": (0, 2**32 - 1),
+         "i32": (-(2**31), 2**31 - 1), "u64": (0, 2**53), "i64": (-(2**53), 2**53)}  # fmt: skip
+
+
+@given(
+    st.sampled_from(sorted(_INTS)), st.sampled_from([B, L]), st.sampled_from([B, L]),
+    st.data(),
+)  # fmt: skip
+def test_integer_roundtrip(ptype: str, bo: ByteOrder, wo: ByteOrder, data: st.DataObject) -> None:
+    lo, hi = _INTS[ptype]
+    value = data.draw(st.integers(lo, hi))
+    p = _p(ptype, bo, wo)
+    words = encode_point(p, float(value))
+    assert all(0 <= w <= 0xFFFF for w in words) and len(words) == p.count
+    assert decode_point(p, words) == float(value)
+
+
+@given(st.floats(allow_nan=False, width=32), st.sampled_from([B, L]), st.sampled_from([B, L]))
+def test_float_roundtrip(value: float, bo: ByteOrder, wo: ByteOrder) -> None:
+    for ptype in ("f32", "f64"):
+        p = _p(ptype, bo, wo)
+        assert decode_point(p, encode_point(p, value)) == value
+
+
+def test_profile_parses_every_type() -> None:
+    profile = all_types_profile()
+    assert {p.type for p in profile.points} == set(PointType)
+    assert set(ALL_TYPES_VALUES) == {p.name for p in profile.points}
+
+
+def test_profile_errors_name_every_key() -> None:
+    table = all_types_table()
+    table["unit_id"] = 300
+    table["bogus"] = 1
+    table["points"][0]["type"] = "u128"
+    table["points"][1]["table"] = "coil"  # a coil with type u16
+    table["points"][2]["name"] = table["points"][3]["name"]
+    with pytest.raises(ConfigError) as err:
+        parse_profile(table, "sources.tx.profile")
+    keys = {i.key for i in err.value.issues}
+    assert {
+        "sources.tx.profile.unit_id",
+        "sources.tx.profile.bogus",
+        "sources.tx.profile.points[0].type",
+        "sources.tx.profile.points[1].type",
+        "sources.tx.profile.points",
+    } <= keys
+
+
+def _profile(points: list[tuple[str, int, str]], **kw: object) -> object:
+    raw = [{"name": f"p{i}", "table": t, "address": a, "type": ty}
+           for i, (t, a, ty) in enumerate(points)]  # fmt: skip
+    return parse_profile({"points": raw, **kw})
+
+
+def test_plan_merges_within_gap_and_splits_tables() -> None:
+    prof = _profile([("holding", 0, "u16"), ("holding", 5, "f32"), ("holding", 20, "u16"),
+                     ("input", 0, "u16"), ("coil", 3, "bool"), ("coil", 1000, "bool")],
+                    max_gap=8)  # fmt: skip
+    plan = plan_reads(prof)  # type: ignore[arg-type]
+    got = [(r.table.value, r.address, r.count, r.points) for r in plan]
+    assert got == [
+        ("coil", 3, 1, (4,)),
+        ("coil", 1000, 1, (5,)),
+        ("holding", 0, 7, (0, 1)),
+        ("holding", 20, 1, (2,)),
+        ("input", 0, 1, (3,)),
+    ]
+
+
+def test_plan_respects_protocol_ceilings() -> None:
+    regs = [("holding", a, "u16") for a in range(0, 300)]
+    bits = [("coil", a, "bool") for a in range(0, 4500)]
+    plan = plan_reads(_profile(regs + bits, max_gap=0))  # type: ignore[arg-type]
+    assert [r.count for r in plan if r.table is Table.HOLDING] == [125, 125, 50]
+    assert [r.count for r in plan if r.table is Table.COIL] == [2000, 2000, 500]
+
+
+@given(st.lists(st.tuples(st.integers(0, 600), st.sampled_from(["u16", "u32", "f64"])),
+                min_size=1, max_size=60, unique_by=lambda t: t[0]),
+       st.integers(0, 20), st.integers(4, 125))  # fmt: skip
+def test_plan_covers_every_point_once(pts: list[tuple[int, str]], gap: int, limit: int) -> None:
+    prof = _profile([("holding", a, t) for a, t in pts], max_gap=gap, max_registers=limit)
+    plan = plan_reads(prof)  # type: ignore[arg-type]
+    seen = sorted(i for r in plan for i in r.points)
+    assert seen == list(range(len(pts)))
+    for r in plan:
+        assert r.count <= limit
+        for i in r.points:
+            p = prof.points[i]  # type: ignore[attr-defined]
+            assert r.address <= p.address and p.address + p.count <= r.end
+
+
+def test_decode_read_refuses_short_answers() -> None:
+    prof = all_types_profile()
+    req = plan_reads(prof)[0]
+    with pytest.raises(DecodeError):
+        decode_read(req, prof.points, [0] * (req.count - 1))
+    if req.table.is_bits:  # bit answers are padded to whole bytes: longer is fine
+        assert decode_read(req, prof.points, [True] * (req.count + 7))
