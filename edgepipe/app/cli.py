@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from edgepipe import __version__
-from edgepipe.app import demo, pmu_commands
+from edgepipe.app import capture_commands, demo, pmu_commands
 from edgepipe.app.config import load_config
 from edgepipe.app.logs import configure_logging
 from edgepipe.core import ConfigError, EdgepipeError, SystemClock
@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     pmu_commands.add_probe_parser(probe.add_subparsers(dest="probe_kind", required=True))
     simulate = sub.add_parser("simulate", help="run a device simulator")
     pmu_commands.add_simulate_parser(simulate.add_subparsers(dest="sim_kind", required=True))
+    capture_commands.add_parsers(sub)
     return p
 
 
