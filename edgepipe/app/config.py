@@ -82,6 +82,32 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """``metrics_listen``: "host:port" of /metrics and /healthz ("" = off; keep it on
+    loopback); ``stall_limit_s``: how long a due window may wait before the watchdog is
+    withheld and /healthz says unhealthy; ``status_interval_s``: systemd STATUS period."""
+
+    metrics_listen: str = ""
+    stall_limit_s: float = 5.0
+    status_interval_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        check(self.stall_limit_s > 0, "stall_limit_s", "must be > 0")
+        check(self.status_interval_s > 0, "status_interval_s", "must be > 0")
+        if self.metrics_listen:
+            host, _, port = self.metrics_listen.rpartition(":")
+            ok = bool(host) and port.isdigit() and 0 <= int(port) <= 65535
+            check(ok, "metrics_listen", 'expected "host:port", e.g. "127.0.0.1:9108"')
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        if not self.metrics_listen:
+            return None
+        host, _, port = self.metrics_listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True, slots=True)
 class AppConfig:
     site: str
     sources: tuple[SourceConfig, ...]
@@ -95,6 +121,7 @@ class AppConfig:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     logging: LogConfig = field(default_factory=LogConfig)
     capture: CaptureConfig | None = None  # [capture]: record what the sources report
+    service: ServiceConfig = field(default_factory=ServiceConfig)
     path: str = ""
 
 
@@ -110,6 +137,7 @@ _SECTIONS = {
     "outbox",
     "logging",
     "capture",
+    "service",
 }
 
 
@@ -168,13 +196,16 @@ def parse_config(
     )
     logging = section("logging", lambda t: from_mapping(LogConfig, t, "logging"), LogConfig())
     capture = section("capture", lambda t: _capture(t, base_dir), None)
+    service = section(
+        "service", lambda t: from_mapping(ServiceConfig, t, "service"), ServiceConfig()
+    )
     sources = _sources(table.get("sources"), issues)
     if issues:
         raise ConfigError(issues)
     return AppConfig(
         site=site, sources=sources, windows=windows, rules=rules, alerts=alerts,
         models=models, mqtt=mqtt, delivery=delivery, logging=logging, path=path,
-        capture=capture, regional=regional, outbox=outbox,
+        capture=capture, regional=regional, outbox=outbox, service=service,
     )  # fmt: skip
 
 
