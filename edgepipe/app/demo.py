@@ -16,8 +16,10 @@ import asyncio
 import contextlib
 import math
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
@@ -53,8 +55,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_until_signal(run_demo(args.duration, sys.stdout))
 
 
-def demo_config(pmu_port: int, mqtt_port: int) -> AppConfig:
-    """The embedded default config: one PMU stream from the simulator, the local broker."""
+def demo_config(pmu_port: int, mqtt_port: int, outbox_path: str = "") -> AppConfig:
+    """The embedded default config: one PMU stream from the simulator, the local broker;
+    ``outbox_path`` (a temporary file for the demo) holds alerts until the broker has them."""
     table: dict[str, Any] = {
         "site": SITE,
         "sources": {
@@ -70,6 +73,7 @@ def demo_config(pmu_port: int, mqtt_port: int) -> AppConfig:
         "windows": {"length": 12, "hop": 2},
         "alerts": {"min_hold_ns": 500_000_000},
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": "edgepipe-demo"},
+        "outbox": {"path": outbox_path, "status_interval_s": 5.0},
     }
     return parse_config(table)
 
@@ -112,9 +116,12 @@ async def demo_setup() -> AsyncIterator[DemoSetup]:
     simulator = demo_simulator()
     await simulator.start()
     log.info("demo_simulator", port=simulator.port, pmus=N_PMUS, rate_hz=RATE_HZ)
+    state = tempfile.TemporaryDirectory(prefix="edgepipe-demo-")
     try:
-        yield DemoSetup(simulator, port, demo_config(simulator.port, port))
+        outbox = str(Path(state.name) / "outbox.sqlite")
+        yield DemoSetup(simulator, port, demo_config(simulator.port, port, outbox))
     finally:
+        state.cleanup()
         await simulator.stop()
         if own is not None:
             await asyncio.to_thread(own.stop)

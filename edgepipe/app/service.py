@@ -1,4 +1,4 @@
-"""`edgepipe run`: sources -> pipeline -> alert relay -> MQTT, until told to stop."""
+"""`edgepipe run`: sources -> pipeline -> outbox -> MQTT (local first), until told to stop."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ from typing import TextIO
 import structlog
 
 from edgepipe.app.config import AppConfig
+from edgepipe.app.delivery import AlertDelivery
 from edgepipe.app.pipeline import Pipeline, build_detectors
-from edgepipe.app.relay import AlertRelay
 from edgepipe.app.supervisor import SourceSupervisor
 from edgepipe.capture import CaptureWriter, Recorder
 from edgepipe.core import Clock
 from edgepipe.core.source import Sink
-from edgepipe.delivery import MqttPublisher
 
 log = structlog.get_logger("edgepipe.service")
 
@@ -31,11 +30,7 @@ class Service:
     def __init__(self, config: AppConfig, clock: Clock, stdout: TextIO | None = None) -> None:
         self.config = config
         detectors, self.models = build_detectors(config)
-        publisher = (
-            MqttPublisher(config.mqtt, config.site, clock) if config.mqtt is not None else None
-        )
-        self._publisher = publisher
-        self.relay = AlertRelay(publisher, config.delivery, stdout)
+        self.relay = AlertDelivery(config, clock, stdout)
         self.pipeline = Pipeline(config, detectors, self.relay.submit)
         self.recorder = _recorder(config, clock, self.pipeline)
         self._sink: Sink = self.recorder or self.pipeline
@@ -72,8 +67,7 @@ class Service:
                     log.error("alerts_undelivered_at_stop", pending=self.relay.pending)
             relay.cancel()
             await asyncio.gather(relay, return_exceptions=True)
-            if self._publisher is not None:
-                await self._publisher.close()
+            await self.relay.close()
             stats = self.pipeline.stats
             log.info(
                 "service_stopped",
@@ -81,7 +75,7 @@ class Service:
                 windows=stats.windows,
                 evaluations=stats.evaluations,
                 alerts=stats.alerts,
-                alerts_dropped=self.relay.stats.dropped,
+                alerts_dropped=self.relay.dropped,
             )
 
 

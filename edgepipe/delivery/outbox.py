@@ -152,10 +152,15 @@ class Outbox:
         """Open (or create) the file; a corrupt one is moved aside and replaced."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._connect()
-        except sqlite3.DatabaseError as exc:
-            self._move_aside(exc)
-            self._connect()
+            try:
+                self._connect()
+            except sqlite3.OperationalError:
+                raise  # locked, no permission, no such directory: not the file's fault
+            except sqlite3.DatabaseError as exc:
+                self._move_aside(exc)
+                self._connect()
+        except sqlite3.Error as exc:
+            raise DeliveryError(f"cannot open outbox {self.path}: {exc}") from exc
         return self
 
     def close(self) -> None:
@@ -172,6 +177,9 @@ class Outbox:
     def _connect(self) -> None:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
+            # One process owns the outbox: a second edgepipe on the same file fails to open
+            # ("database is locked") instead of delivering the same rows twice.
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.config.synchronous.upper()}")
             page_size = int(db.execute("PRAGMA page_size").fetchone()[0])

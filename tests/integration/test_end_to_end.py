@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import time
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -40,7 +41,7 @@ NOMINAL_LL = 230e3
 SITE = "e2e-site"
 
 
-def _config(pmu_port: int, mqtt_port: int) -> dict[str, object]:
+def _config(pmu_port: int, mqtt_port: int, outbox_path: str) -> dict[str, object]:
     return {
         "site": SITE,
         "sources": {
@@ -54,10 +55,13 @@ def _config(pmu_port: int, mqtt_port: int) -> dict[str, object]:
         "windows": {"length": 12, "hop": 1},
         "alerts": {"min_hold_ns": 200_000_000},
         "mqtt": {"port": mqtt_port, "ack_timeout_s": 2.0},
+        "outbox": {"path": outbox_path},
     }
 
 
-async def test_fault_sag_raises_and_clears_at_the_subscriber(mosquitto: MosquittoBroker) -> None:
+async def test_fault_sag_raises_and_clears_at_the_subscriber(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
     scenario = synthesize(
         1, RATE, 10.0, [fault_sag(FAULT_AT_S, cycles=FAULT_CYCLES, depth_pu=0.4)],
         seed=3, nominal_v=NOMINAL_LL,
@@ -66,7 +70,8 @@ async def test_fault_sag_raises_and_clears_at_the_subscriber(mosquitto: Mosquitt
     await sim.start()
     subscriber = AlertSubscriber(BrokerConfig(port=mosquitto.port), site=SITE)
     await subscriber.start()
-    service = Service(parse_config(_config(sim.port, mosquitto.port)), SystemClock())
+    config = _config(sim.port, mosquitto.port, str(tmp_path / "outbox.sqlite"))
+    service = Service(parse_config(config), SystemClock())
     task = asyncio.create_task(service.run())
     received: dict[tuple[str, str], tuple[dict[str, object], int]] = {}
     try:
