@@ -27,6 +27,7 @@ from edgepipe.app.pipeline import Pipeline, build_detectors
 from edgepipe.app.relay import AlertRelay
 from edgepipe.capture import Capture, Part
 from edgepipe.core import Alert, SampleBatch, SystemClock, VirtualClock
+from edgepipe.core.source import Sink
 from edgepipe.delivery import MqttPublisher
 
 log = structlog.get_logger("edgepipe.replay")
@@ -80,12 +81,13 @@ Progress = Callable[[float], None]
 
 async def replay_capture(
     capture: Capture,
-    pipeline: Pipeline,
+    pipeline: Sink,
     clock: VirtualClock,
     options: ReplayOptions,
     progress: Progress | None = None,
 ) -> ReplayResult:
-    """Feed ``capture`` to ``pipeline``; must run inside an event loop (batched flushes)."""
+    """Feed ``capture`` to ``pipeline`` (the ``Pipeline``, or any ``Sink``); must run
+    inside an event loop: the pipeline's batched flush runs between ticks."""
     result = ReplayResult()
     parts = [p for p in (_clip(p, options.from_ns, options.to_ns) for p in capture.parts) if p]
     if not parts:
@@ -99,7 +101,7 @@ async def replay_capture(
     t0 = min(int(p.times_ns.min()) for p in parts)
     t_end = max(int(p.times_ns.max()) for p in parts)
     result.start_ns, result.end_ns = t0, t_end
-    chunk = max(1, pipeline.windows.config.ring_capacity - pipeline.windows.config.length)
+    chunk = _chunk_rows(pipeline)
     pacer, wall0 = SystemClock(), SystemClock().monotonic_ns()
     clock.advance_to(t0)
     tick, next_event = t0, 0
@@ -125,8 +127,17 @@ async def replay_capture(
         clock.advance_to(ev.status.time_ns)
         pipeline.on_status(ev.status)
     await asyncio.sleep(0)
-    pipeline.flush()
+    if isinstance(pipeline, Pipeline):
+        pipeline.flush()
     return result
+
+
+def _chunk_rows(sink: Sink) -> int:
+    """Rows per batch that keep the windows of a row-by-row feed (module doc)."""
+    if isinstance(sink, Pipeline):
+        cfg = sink.windows.config
+        return max(1, cfg.ring_capacity - cfg.length)
+    return 1 << 30
 
 
 def _plan(
@@ -134,7 +145,7 @@ def _plan(
     upto: int,
     *,
     chunk: int,
-    pipeline: Pipeline,
+    pipeline: Sink,
     result: ReplayResult,
     steps: list[tuple[int, Callable[[], None]]],
 ) -> None:
