@@ -138,6 +138,7 @@ class CaptureWriter:
 
     def flush(self) -> None:
         """Write every pending row, rotate segments that are due, apply retention."""
+        rotated = self._rotate()  # by age first, so no segment spans more than segment_s
         for st in self._streams.values():
             self._flush_stream(st)
         if self._events:
@@ -147,6 +148,11 @@ class CaptureWriter:
                     f.write("\n".join(lines) + "\n")
             except OSError as exc:
                 self._write_failed("events.jsonl", exc, 0)
+        if self._rotate() or rotated:
+            self.apply_retention()
+
+    def _rotate(self) -> bool:
+        """Close the segments that reached ``segment_bytes`` or ``segment_s``."""
         rotated = False
         now = self._clock.monotonic_ns()
         for st in self._streams.values():
@@ -157,8 +163,7 @@ class CaptureWriter:
             ):
                 self._close_segment(st)
                 rotated = True
-        if rotated:
-            self.apply_retention()
+        return rotated
 
     def close(self) -> None:
         self.flush()
