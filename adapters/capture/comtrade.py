@@ -8,7 +8,7 @@ skew,min,max[,primary,secondary,PS]``; one per status channel ``Dn,ch_id[,ph,ccb
 line frequency; sampling rates ``nrates`` then ``samp,endsamp`` each; first-sample and
 trigger time stamps; file type; ``timemult`` (1999+); time codes ``time_code,local_code``
 and ``tmq_code,leapsec`` (2013). A value is ``a * x + b`` in the channel's unit ``uu``.
-A missing sample is 99999 (ASCII 1991), an empty field (ASCII 1999+), or the most
+A missing sample is 99999 or an empty field (ASCII), or the most
 negative integer of its width (BINARY, BINARY32) and becomes NaN.
 """
 
@@ -24,7 +24,6 @@ __all__ = [
     "read_record",
 ]
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -172,7 +171,9 @@ def _ascii(
     raw = np.full((len(rows), n_a), np.nan)
     dig = np.zeros((len(rows), n_d), dtype=np.uint8)
     stamps = np.zeros(len(rows), dtype=np.int64)
-    missing = 99999.0 if cfg.revision == 1991 else math.nan
+    # 1991 marks a missing sample 99999; 1999+ leave the field empty, but writers still
+    # use 99999 in practice (never a real count: counts are 16/32-bit ranged by min/max).
+    missing = 99999.0
     for i, row in enumerate(rows):
         f = _fields(row)
         stamps[i] = int(f[1]) if f[1] else -1

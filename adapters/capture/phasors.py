@@ -57,7 +57,7 @@ def estimate(
     period = _NS / rate_hz
     first = int(np.ceil((times_ns[0] + (n / 2) * _NS / fs) / period))
     last = int(np.floor((times_ns[-1] - (n / 2) * _NS / fs) / period))
-    report = np.rint(np.arange(first, last + 1) * period).astype(np.int64)
+    report = _grid_ns(np.arange(first, last + 1, dtype=np.int64), rate_hz)
     centre = np.searchsorted(times_ns, report)
     start = np.clip(centre - n // 2, 0, len(times_ns) - n)
     idx = start[:, None] + np.arange(n)[None, :]  # (m, n)
@@ -69,6 +69,15 @@ def estimate(
     ref = ph[:, 0] if reference is None else reference
     freq, rocof = _freq(np.angle(ref), report, f0)
     return Phasors(report, ph, freq, rocof)
+
+
+def _grid_ns(k: npt.NDArray[np.int64], rate_hz: float) -> npt.NDArray[np.int64]:
+    """Times of reporting slots ``k / rate`` exactly in int64 (C37.118.2 6.3 SOC/FRACSEC)."""
+    if int(rate_hz) == rate_hz:
+        sec, sub = np.divmod(k, int(rate_hz))
+        out: npt.NDArray[np.int64] = sec * _NS + np.rint(sub * (_NS / rate_hz)).astype(np.int64)
+        return out
+    return np.rint(k * (_NS / rate_hz)).astype(np.int64)
 
 
 def _freq(angle: F64, times_ns: npt.NDArray[np.int64], f0: float) -> tuple[F64, F64]:
