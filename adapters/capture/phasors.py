@@ -77,7 +77,8 @@ def _grid_ns(k: npt.NDArray[np.int64], rate_hz: float) -> npt.NDArray[np.int64]:
         sec, sub = np.divmod(k, int(rate_hz))
         out: npt.NDArray[np.int64] = sec * _NS + np.rint(sub * (_NS / rate_hz)).astype(np.int64)
         return out
-    return np.rint(k * (_NS / rate_hz)).astype(np.int64)
+    approx: npt.NDArray[np.int64] = np.rint(k * (_NS / rate_hz)).astype(np.int64)
+    return approx
 
 
 def _freq(angle: F64, times_ns: npt.NDArray[np.int64], f0: float) -> tuple[F64, F64]:
