@@ -104,7 +104,8 @@ def test_duval_boundaries_belong_to_the_documented_side(
     assert duval_triangle_1(*point) is zone
 
 
-def _window(kind: str, names: list[str], rows: list[dict[str, float]], t0: int, dt_ns: int,
+def _window(  # noqa: PLR0917
+kind: str, names: list[str], rows: list[dict[str, float]], t0: int, dt_ns: int,
             params: tuple[tuple[str, float], ...]) -> Window:  # fmt: skip
     info = StreamInfo("s/1", "s", "T1", tuple(ChannelInfo(n, ChannelKind.ANALOG) for n in names),
                       rate_hz=1e9 / dt_ns, kind=kind, params=params)  # fmt: skip
@@ -169,8 +170,10 @@ def test_dga_normal_raises_nothing() -> None:
 
 
 def test_health_index_from_factors() -> None:
-    good = {"hot_spot_c": 80.0, "hot_spot_limit_c": 140.0, "f_aa": 0.1, "f_eqa": 0.1,
-            "loss_of_life_pct": 0.0, "top_oil_residual_k": 0.0, "residual_raise_k": 5.0}  # fmt: skip
+    good = {
+        "hot_spot_c": 80.0, "hot_spot_limit_c": 140.0, "f_aa": 0.1, "f_eqa": 0.1,
+        "loss_of_life_pct": 0.0, "top_oil_residual_k": 0.0, "residual_raise_k": 5.0,
+    }  # fmt: skip
     hi = health_index("T1", 0, thermal=good)
     assert hi is not None and hi.index == 100.0
     arcing = health_index("T1", 0, thermal=good, dga={"zone": "D2", "worst_ratio": 3.0})
