@@ -34,6 +34,7 @@ unit: $(VENV)/.test
 
 test: $(VENV)/.test
 	tools/ensure-mosquitto.sh
+	tools/ensure-chromium.sh
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest
 
