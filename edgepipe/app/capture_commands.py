@@ -11,6 +11,7 @@ __all__ = ["add_parsers", "import_to_capture", "parse_time"]
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -56,9 +57,16 @@ def import_to_capture(out: Path, source: dict[str, Any], feed: Callable[[Sink], 
         raise EdgepipeError(f"{out} already holds a capture; give a new --out")
     config = CaptureConfig(dir=str(out), segment_s=1e12, segment_bytes=256 << 20,
                            max_bytes=_NO_RETENTION, max_age_s=1e12)  # fmt: skip
+    created = not out.exists()
     writer = CaptureWriter(config, VirtualClock(), "", {source["name"]: source})
     writer.open()
-    result = feed(Recorder(_Discard(), writer, VirtualClock()))
+    try:
+        result = feed(Recorder(_Discard(), writer, VirtualClock()))
+    except BaseException:
+        writer.close()
+        if created:  # a failed import leaves nothing half-written behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     writer.close()
     return result
 

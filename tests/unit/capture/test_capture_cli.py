@@ -1,0 +1,75 @@
+"""`edgepipe import`, `edgepipe capture info` and `edgepipe replay` through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgepipe.app.capture_commands import parse_time
+from edgepipe.app.cli import main
+from edgepipe.delivery import alert_from_json
+
+DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+
+
+def test_import_pcap_then_info_then_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cap = tmp_path / "cap"
+    pcap = DATA / "c37118" / "C37.118_1PMU_TCP.pcap"
+    assert main(["import", "pcap", str(pcap), "--out", str(cap), "--name", "field"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["c37118_frames"] == 252 and summary["streams"] == ["field/241"]
+    assert main(["capture", "info", str(cap), "--json"]) == 0
+    (info,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert info["rows"] == 252 and info["stream"] == "field/241" and info["asset"]
+    assert main(["capture", "info", str(cap)]) == 0
+    text = capsys.readouterr().out
+    assert "field/241" in text and "gaps" in text and "channels:" in text
+    assert main(["replay", str(cap), "--fast"]) == 0
+    for line in capsys.readouterr().out.splitlines():  # every stdout line is an alert
+        alert_from_json(line.encode())
+
+
+def test_import_refuses_to_overwrite_a_capture(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cap = tmp_path / "cap"
+    pcap = str(DATA / "c37118" / "C37.118_1PMU_UDP.pcap")
+    assert main(["import", "pcap", pcap, "--out", str(cap)]) == 0
+    assert main(["import", "pcap", pcap, "--out", str(cap)]) == 1
+    assert "already holds a capture" in capsys.readouterr().err
+
+
+def test_import_comtrade_keeps_samples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cap = tmp_path / "rec"
+    cfg = DATA / "comtrade" / "sample_ascii.cfg"
+    assert main(["import", "comtrade", str(cfg), "--out", str(cap)]) == 0
+    assert json.loads(capsys.readouterr().out)["streams"] == ["sample_ascii/samples"]
+    assert main(["capture", "info", str(cap), "--json"]) == 0
+    (info,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert info["channels"] == ["IA", "IB", "IC", "3I0"] and info["rows"] == 40
+
+
+def test_bad_inputs_give_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["capture", "info", str(tmp_path)]) == 1
+    assert "not a capture" in capsys.readouterr().err
+    assert main(["replay", str(tmp_path / "nothing")]) == 1
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"not a pcap at all")
+    assert main(["import", "pcap", str(junk), "--out", str(tmp_path / "c")]) == 1
+    assert "pcap" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()  # nothing half-written left behind
+    bad_cfg = tmp_path / "bad.cfg"
+    bad_cfg.write_text("x\n")
+    assert main(["import", "comtrade", str(bad_cfg), "--out", str(tmp_path / "d")]) == 1
+
+
+def test_replay_time_arguments() -> None:
+    assert parse_time("+1.5", 10_000_000_000) == 11_500_000_000
+    assert parse_time("123", 0) == 123
+    assert parse_time("2026-11-26T12:00:00Z", 0) == 1_795_694_400_000_000_000
+    with pytest.raises(ValueError):
+        parse_time("yesterday", 0)
