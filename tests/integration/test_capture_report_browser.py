@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import structlog
 
 from edgepipe.app.cli import main
 
@@ -51,3 +52,4 @@ def test_report_renders_timeline_plots_and_alert_table(
     rows = re.findall(r"<tr><td>", table)
     assert len(rows) == len(alerts)
     assert "evidence" in table and "raise_threshold" in table
+    structlog.reset_defaults()  # main() pointed logging at this test's captured stderr
