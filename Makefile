@@ -43,6 +43,7 @@ bench: $(VENV)/.test
 	$(BIN)/python tools/bench_pipeline_stages.py
 	$(BIN)/python tools/bench_inference.py
 	$(BIN)/python tools/bench_e2e.py
+	$(BIN)/python tools/bench_replay.py
 
 models: $(VENV)/.test
 	$(BIN)/python tools/train_starter.py
