@@ -91,6 +91,7 @@ class Forwarder:
         *,
         max_pending: int = 100_000,
         on_commit: Callable[[Sequence[OutboxMessage]], None] | None = None,
+        on_delivered: Callable[[int, str], None] | None = None,
     ) -> None:
         self.outbox = outbox
         self.destinations = tuple(destinations)
@@ -98,7 +99,8 @@ class Forwarder:
         self.site = site
         self._clock = clock
         self._max_pending = max_pending
-        self._on_commit = on_commit
+        self._on_commit = on_commit  # hooks for tests and tools: rows committed,
+        self._on_delivered = on_delivered  # and (seq, destination) acknowledged
         self.stats = ForwarderStats()
         self._db_exec = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="outbox")
         self._buffer: list[NewMessage] = []
@@ -442,6 +444,8 @@ class Forwarder:
             self._done[seq] = False
             self._deletes.append(seq)
             self.stats.delivered += 1
+            if self._on_delivered is not None:
+                self._on_delivered(seq, self.destinations[dest].name)
         self._hold_s[dest] = self.config.down_hold_s
         if self.outbox.has_drops:
             self._want_report = True

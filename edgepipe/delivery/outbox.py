@@ -27,10 +27,11 @@ from __future__ import annotations
 
 __all__ = ["DropReport", "NewMessage", "Outbox", "OutboxMessage", "Priority"]
 
+import contextlib
 import enum
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -261,11 +262,9 @@ class Outbox:
         return []
 
     def _append_once(self, messages: Sequence[NewMessage]) -> list[OutboxMessage]:
-        db = self.db
         added = 0
         out: list[OutboxMessage] = []
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._txn() as db:
             cur = db.cursor()
             for m in messages:
                 size = _size(m.topic, m.payload)
@@ -283,14 +282,24 @@ class Outbox:
             self.bytes += added
             self.depth += len(messages)
             self._enforce_caps_in_txn()
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            self._recount()
-            raise
         self.stats.appended += len(messages)
         self.stats.commits += 1
         return out
+
+    @contextlib.contextmanager
+    def _txn(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; SQLite may have rolled back already (SQLITE_FULL)."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self._recount()
+            raise
 
     def _recount(self) -> None:
         row = self.db.execute("SELECT count(*), coalesce(sum(size), 0) FROM messages").fetchone()
@@ -334,19 +343,12 @@ class Outbox:
 
     def _evict_for_full(self, need: int) -> bool:
         """Free ``need`` bytes for a write that hit the hard cap or a full disk."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            freed = 0
+        freed = 0
+        with self._txn():
             for prio in Priority:  # critical only when nothing else is left
                 freed += self._evict(prio, need - freed, "disk_full")
                 if freed >= need:
                     break
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            self._recount()
-            raise
         return freed > 0
 
     def _drop_rows(self, rows: Sequence[Any], reason: str) -> None:
@@ -411,11 +413,9 @@ class Outbox:
             self._guard(lambda: self._delete(seqs))
 
     def _delete(self, seqs: Sequence[int]) -> None:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            freed = 0
-            gone = 0
+        freed = 0
+        gone = 0
+        with self._txn() as db:
             for chunk in range(0, len(seqs), 500):
                 part = seqs[chunk : chunk + 500]
                 marks = ",".join("?" * len(part))
@@ -426,10 +426,6 @@ class Outbox:
                 db.execute(f"DELETE FROM messages WHERE seq IN ({marks})", part)  # noqa: S608
                 gone += int(row[0])
                 freed += int(row[1])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         self.depth -= gone
         self.bytes -= freed
         self.stats.deleted += gone
@@ -468,18 +464,16 @@ class Outbox:
             last_ns=max(int(r[3]) for r in rows),
         )
         m = build(report)
-        db.execute("BEGIN IMMEDIATE")
         try:
-            cur = db.execute(
-                "INSERT INTO messages (topic, payload, priority, created_ns, retain, size) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (m.topic, m.payload, int(m.priority), m.created_ns, int(m.retain),
-                 _size(m.topic, m.payload)),
-            )  # fmt: skip
-            db.execute("DELETE FROM drops")
-            db.execute("COMMIT")
+            with self._txn():
+                cur = db.execute(
+                    "INSERT INTO messages (topic, payload, priority, created_ns, retain, size) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (m.topic, m.payload, int(m.priority), m.created_ns, int(m.retain),
+                     _size(m.topic, m.payload)),
+                )  # fmt: skip
+                db.execute("DELETE FROM drops")
         except BaseException:
-            db.execute("ROLLBACK")
             self._has_drops = True
             raise
         self.depth += 1

@@ -13,6 +13,7 @@ import asyncio
 import json
 import signal
 import sys
+import time
 from collections.abc import Sequence
 
 from edgepipe.core import Alert, AlertState, Severity, SystemClock
@@ -38,13 +39,23 @@ def broker(port: int, name: str) -> BrokerConfig:
     )
 
 
+IDS: dict[int, str] = {}
+
+
 def committed(rows: Sequence[OutboxMessage]) -> None:
     lines = []
     for r in rows:
         if "/alerts/" in r.topic:
-            lines.append(f"C {json.loads(r.payload)['id']}\n")
+            IDS[r.seq] = json.loads(r.payload)["id"]
+            lines.append(f"C {IDS[r.seq]}\n")
     sys.stdout.write("".join(lines))
     sys.stdout.flush()
+
+
+def delivered(seq: int, destination: str) -> None:
+    """For the test's diagnosis of a loss: which broker acknowledged what, and when."""
+    alert_id = IDS.get(seq)  # rows of an earlier run are not known here
+    print(f"A {alert_id or seq} {destination} {time.time_ns()}", flush=True)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -54,7 +65,9 @@ async def main(args: argparse.Namespace) -> None:
         Destination(name, MqttPublisher(broker(port, name), SITE, clock))
         for name, port in (("local", args.local), ("regional", args.regional))
     ]
-    fw = Forwarder(Outbox(cfg, clock), chain, cfg, SITE, clock, on_commit=committed)
+    fw = Forwarder(
+        Outbox(cfg, clock), chain, cfg, SITE, clock, on_commit=committed, on_delivered=delivered
+    )
     runner = asyncio.create_task(fw.run())
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

@@ -58,6 +58,7 @@ class Driver:
     log: IO[bytes]
     raised: set[str] = field(default_factory=set)
     done: list[str] = field(default_factory=list)
+    acks: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     proc: subprocess.Popen[bytes] | None = None
     runs: int = 0
 
@@ -76,6 +77,9 @@ class Driver:
             text = line.decode().strip()
             if text.startswith("C "):
                 self.raised.add(text[2:])
+            elif text.startswith("A "):
+                _, alert_id, dest, t = text.split()
+                self.acks[alert_id].append(f"{dest}@{int(t) % 10**11 / 1e9:.3f}")
             elif text.startswith("DONE"):
                 self.done.append(text)
 
@@ -212,7 +216,10 @@ async def test_nothing_is_lost_under_broker_and_edge_crashes(
     )
     assert driver.done == ["DONE 0"]
     assert len(raised) > 5000
-    assert not missing, f"{len(missing)} alerts lost, first {missing[:5]}"
+    if missing:
+        kills = [f"{f % 10**11 / 1e9:.3f}" for f in sorted(failures)]
+        acks = {m: driver.acks.get(m) for m in missing[:5]}
+        pytest.fail(f"{len(missing)} alerts lost, first acked as {acks}; failures at {kills}")
     assert firsts["local"] and firsts["regional"]
 
 

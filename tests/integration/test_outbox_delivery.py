@@ -1,0 +1,182 @@
+"""The forwarder against real brokers: failover and return, PUBACK deadline, pacing,
+live-before-backlog, drop reports and the retained status."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgepipe.core import Alert, AlertState, Severity, SystemClock
+from edgepipe.delivery import BrokerConfig, MessageSubscriber, MosquittoBroker, MqttPublisher
+from edgepipe.delivery.forwarder import Destination, Forwarder
+from edgepipe.delivery.outbox import Outbox
+from edgepipe.delivery.outbox_config import OutboxConfig
+
+pytestmark = pytest.mark.integration
+
+SITE = "fw"
+T0 = 1_795_694_400_000_000_000
+
+
+def alert(n: int, asset: str = "B1", severity: Severity = Severity.CRITICAL) -> Alert:
+    return Alert(
+        id=f"fw-{n}", site=SITE, asset=asset, stream="s", kind="k", severity=severity,
+        state=AlertState.RAISED, event_time_ns=T0 + n, score=1.0, model="m",
+        window_start_ns=T0, window_end_ns=T0 + n, evidence={"pad": "x" * 300},
+    )  # fmt: skip
+
+
+def broker_config(port: int, **kw: Any) -> BrokerConfig:
+    base = {"port": port, "ack_timeout_s": 0.5, "connect_timeout_s": 0.5,
+            "reconnect_min_s": 0.05, "reconnect_max_s": 0.2}  # fmt: skip
+    return BrokerConfig(**(base | kw))
+
+
+@asynccontextmanager
+async def forwarder(
+    tmp_path: Path, brokers: list[MosquittoBroker], **kw: Any
+) -> AsyncIterator[Forwarder]:
+    cfg = OutboxConfig(**({"path": str(tmp_path / "o.sqlite"), "down_hold_s": 0.5} | kw))
+    clock = SystemClock()
+    chain = [
+        Destination(f"b{i}", MqttPublisher(broker_config(b.port), SITE, clock))
+        for i, b in enumerate(brokers)
+    ]
+    fw = Forwarder(Outbox(cfg, clock), chain, cfg, SITE, clock)
+    task = asyncio.create_task(fw.run())
+    try:
+        yield fw
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await fw.close()
+
+
+@asynccontextmanager
+async def subscriber(broker: MosquittoBroker, topic: str) -> AsyncIterator[MessageSubscriber]:
+    cfg = BrokerConfig(port=broker.port, reconnect_min_s=0.05, reconnect_max_s=0.2)
+    async with MessageSubscriber(cfg, [topic], capacity=100_000) as sub:
+        yield sub
+
+
+async def next_id(sub: MessageSubscriber, timeout_s: float = 3.0) -> str:
+    while True:
+        msg = await sub.receive(timeout_s)
+        if not msg.retain:
+            return str(json.loads(msg.payload)["id"])
+
+
+async def connected(fw: Forwarder, i: int) -> None:
+    await fw.destinations[i].publisher.wait_connected(5.0)
+
+
+async def test_failover_to_regional_and_back_to_local(tmp_path: Path) -> None:
+    with MosquittoBroker() as local, MosquittoBroker() as regional:
+        alerts = f"edgepipe/{SITE}/alerts/#"
+        async with (
+            subscriber(local, alerts) as at_local,
+            subscriber(regional, alerts) as at_regional,
+            forwarder(tmp_path, [local, regional]) as fw,
+        ):
+            await connected(fw, 0)
+            await connected(fw, 1)
+            fw.submit_alert(alert(1))
+            assert await next_id(at_local) == "fw-1"
+            local.kill()
+            fw.submit_alert(alert(2))
+            assert await next_id(at_regional) == "fw-2"
+            local.start()
+            await connected(fw, 0)
+            fw.submit_alert(alert(3))
+            assert await next_id(at_local) == "fw-3"  # back to the preferred broker
+            assert fw.pending == 0 or await fw.drain(2.0)
+
+
+async def test_a_broker_that_stops_acknowledging_is_failed_over(tmp_path: Path) -> None:
+    with MosquittoBroker() as local, MosquittoBroker() as regional:
+        async with (
+            subscriber(regional, f"edgepipe/{SITE}/alerts/#") as at_regional,
+            forwarder(tmp_path, [local, regional]) as fw,
+        ):
+            await connected(fw, 0)
+            await connected(fw, 1)
+            local.freeze()  # the TCP connection stays up; nothing answers
+            try:
+                t = time.monotonic()
+                fw.submit_alert(alert(7))
+                assert await next_id(at_regional) == "fw-7"
+                elapsed = time.monotonic() - t
+            finally:
+                local.thaw()
+            assert fw.stats.ack_timeouts == 1
+            assert 0.5 <= elapsed < 1.5  # the PUBACK deadline, then at once the next broker
+
+
+async def test_live_alerts_overtake_a_paced_backlog_but_not_on_their_own_topic(
+    tmp_path: Path,
+) -> None:
+    backlog = 60
+    with MosquittoBroker() as broker:
+        broker.kill()
+        async with forwarder(tmp_path, [broker], drain_rate=40.0) as fw:
+            for n in range(backlog):
+                fw.submit_alert(alert(n, asset="B1"))
+            while fw.outbox.depth < backlog:
+                await asyncio.sleep(0.01)
+            broker.start()
+            async with subscriber(broker, f"edgepipe/{SITE}/alerts/#") as sub:
+                t = time.monotonic()
+                seen = [await next_id(sub) for _ in range(5)]
+                fw.submit_alert(alert(1000, asset="LIVE"))  # a topic without backlog
+                fw.submit_alert(alert(1001, asset="B1"))  # must wait behind its backlog
+                while len(seen) < backlog + 2:
+                    seen.append(await next_id(sub))
+                elapsed = time.monotonic() - t
+    live = seen.index("fw-1000")
+    assert live < 10, seen  # ahead of the other ~55 backlog messages
+    assert seen[-1] == "fw-1001"
+    assert [s for s in seen if s not in ("fw-1000", "fw-1001")] == [
+        f"fw-{n}" for n in range(backlog)
+    ]
+    assert elapsed > (backlog - 5) / 40.0 * 0.8  # paced at drain_rate, not flooded
+
+
+async def test_drops_are_reported_once_delivery_works_again(tmp_path: Path) -> None:
+    with MosquittoBroker() as broker:
+        broker.kill()
+        async with forwarder(tmp_path, [broker], max_bytes=65_536) as fw:
+            for n in range(300):  # ~250 KB of info alerts: far beyond the cap
+                fw.submit_alert(alert(n, asset=f"A{n % 7}", severity=Severity.INFO))
+            fw.submit_alert(alert(999, severity=Severity.CRITICAL))
+            while fw.stats.committed < 301:
+                await asyncio.sleep(0.01)
+            dropped = fw.outbox.stats.dropped["info"]
+            assert dropped > 150
+            broker.start()
+            async with subscriber(broker, f"edgepipe/{SITE}/health/outbox_drops") as sub:
+                report = json.loads((await sub.receive(5.0)).payload)
+                assert report["detail"]["dropped"] == {"info": dropped}
+                assert await fw.drain(5.0)
+                with pytest.raises(Exception, match="no message"):
+                    await sub.receive(0.5)  # reported once
+
+
+async def test_status_is_retained_with_outbox_depth_and_oldest_age(tmp_path: Path) -> None:
+    with MosquittoBroker() as broker:
+        async with forwarder(tmp_path, [broker], status_interval_s=0.2) as fw:
+            await connected(fw, 0)
+            await asyncio.sleep(0.5)
+            async with subscriber(broker, f"edgepipe/{SITE}/status") as sub:
+                msg = await sub.receive(2.0)
+    status = json.loads(msg.payload)
+    assert msg.retain and status["state"] == "online"
+    assert status["detail"]["outbox_depth"] == 0
+    assert status["detail"]["active"] == "b0"
+    assert "oldest_age_s" in status["detail"]
