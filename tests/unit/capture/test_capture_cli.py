@@ -73,3 +73,18 @@ def test_replay_time_arguments() -> None:
     assert parse_time("2026-11-26T12:00:00Z", 0) == 1_795_694_400_000_000_000
     with pytest.raises(ValueError):
         parse_time("yesterday", 0)
+
+
+def test_capture_section_of_the_config(tmp_path: Path) -> None:
+    from edgepipe.app.config import parse_config
+    from edgepipe.core import ConfigError
+
+    base = {"site": "s", "sources": {"p": {"type": "pmu", "url": "tcp://127.0.0.1:1", "idcode": 1}}}
+    cfg = parse_config({**base, "capture": {"dir": "rec", "flush_s": 2.0}}, base_dir=tmp_path)
+    assert cfg.capture is not None and cfg.capture.dir == str(tmp_path / "rec")
+    assert parse_config({**base, "capture": {"dir": "rec", "enabled": False}}).capture is None
+    assert parse_config(base).capture is None
+    with pytest.raises(ConfigError) as err:
+        parse_config({**base, "capture": {"flush_s": 60, "colour": 1}})
+    keys = {i.key for i in err.value.issues}
+    assert "capture.colour" in keys
