@@ -1,0 +1,1 @@
+"""OPC-UA source on asyncua: subscriptions with security, trust list, reconnect, simulator."""

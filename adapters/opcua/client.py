@@ -1,0 +1,270 @@
+"""The async OPC-UA source: one subscription on one server, rebuilt after a lost session.
+
+Monitored items report data changes (OPC 10000-4 clause 5.12); each keeps the channel's
+latest value, SourceTimestamp and StatusCode in place (bounded: one slot per channel,
+later changes overwrite, ``stats.notifications`` counts them). Once per publishing
+interval, if anything changed, one row goes to the sink:
+
+- event time = the newest SourceTimestamp of the changes (``device_time``); a server
+  that sends none gets the receipt time and ``Quality.RECEIPT_TIME``;
+- a Bad StatusCode makes that channel NaN and flags the row ``DEVICE_ERROR``; Uncertain
+  values are kept (OPC 10000-4 clause 7.39: usable with caution);
+- a channel not refreshed within ``stale_after_s`` flags the row ``STALE`` (with a
+  deadband, quiet items are unchanged, so only a whole subscription falling silent is).
+
+asyncua does not rebuild a dead session by itself (its ``auto_reconnect`` is off here:
+recovery is ours, counted and logged). Its watchdog reads the server state every
+``watchdog_s``; when that fails the connection-lost callback fires, and this source
+drops the client, builds a new one with backoff and jitter, resolves the nodes again
+and recreates the subscription: a restarted server is followed without restarting
+edgepipe.
+"""
+
+from __future__ import annotations
+
+__all__ = ["OpcuaSource", "OpcuaStats", "connect_client"]
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import structlog
+from asyncua import ua
+from asyncua.client.client import Client
+from asyncua.common.node import Node
+from asyncua.common.subscription import DataChangeNotif
+from asyncua.ua.uaerrors import UaError
+
+from adapters.opcua.config import OpcuaConfig
+from adapters.opcua.security import POLICIES, TrustList, UntrustedServerError
+from edgepipe.core import (
+    ChannelInfo,
+    ChannelKind,
+    Clock,
+    Quality,
+    SampleBatch,
+    Sink,
+    SourceStatus,
+    StatusKind,
+    StreamInfo,
+    TransportError,
+)
+
+log = structlog.get_logger()
+logging.getLogger("asyncua").setLevel(logging.ERROR)  # our events say what matters, once
+
+_NS = 1_000_000_000
+CLIENT_URI = "urn:edgepipe:client"
+
+
+@dataclass(slots=True)
+class OpcuaStats:
+    sessions: int = 0
+    lost: int = 0
+    notifications: int = 0
+    bad_status: int = 0
+    rows: int = 0
+    stale_rows: int = 0
+    untrusted: int = 0
+
+
+async def connect_client(cfg: OpcuaConfig, watchdog_s: float = 1.0) -> Client:
+    """A connected asyncua client with the configured security; ``TransportError``
+    (``UntrustedServerError`` for a refused certificate) when that fails."""
+    client = Client(cfg.url, timeout=cfg.timeout_s, watchdog_intervall=watchdog_s)
+    client.application_uri = CLIENT_URI
+    client.name = client.description = "edgepipe"
+    if cfg.username:
+        client.set_user(cfg.username)
+        client.set_password(cfg.password)
+    try:
+        if cfg.security != "None":
+            client.certificate_validator = TrustList(
+                cfg.trust_dir or None, cfg.trust_server
+            ).validate
+            await client.set_security(
+                POLICIES[cfg.policy], cfg.certificate, cfg.private_key,
+                mode=getattr(ua.MessageSecurityMode, cfg.security),
+            )  # fmt: skip
+        await client.connect()
+    except UntrustedServerError:
+        await _close(client)
+        raise
+    except (OSError, TimeoutError, UaError, ValueError) as exc:
+        await _close(client)
+        raise TransportError(f"{cfg.url}: {type(exc).__name__}: {exc}") from exc
+    return client
+
+
+async def _close(client: Client) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.disconnect(), 2.0)
+
+
+async def resolve(client: Client, ref: str) -> Node:
+    """A node from a NodeId string or a browse path ``/Objects/2:DGA/2:H2``."""
+    if not ref.startswith("/"):
+        return client.get_node(ref)
+    parts = [p for p in ref.split("/") if p]
+    if parts and parts[0] in ("Objects", "0:Objects"):
+        parts = parts[1:]
+    return await client.nodes.objects.get_child(parts)
+
+
+class OpcuaSource:
+    """Subscribes to ``config.nodes`` until cancelled; follows server restarts."""
+
+    def __init__(self, config: OpcuaConfig, clock: Clock, watchdog_s: float = 1.0) -> None:
+        self.name = config.name
+        self.config = config
+        self.clock = clock
+        self.watchdog_s = watchdog_s
+        self.stats = OpcuaStats()
+        n = len(config.nodes)
+        self.info = StreamInfo(
+            stream=config.stream, source=config.name, asset=config.asset,
+            channels=tuple(ChannelInfo(ch, ChannelKind.ANALOG) for ch, _ in config.nodes),
+            rate_hz=1000.0 / config.publishing_interval_ms, kind=config.kind, params=config.params,
+        )  # fmt: skip
+        self._values = np.full(n, np.nan)
+        self._source_ns = np.zeros(n, dtype=np.int64)
+        self._updated_ns = np.zeros(n, dtype=np.int64)  # receipt time (clock), 0 = never
+        self._bad = np.zeros(n, dtype=bool)
+        self._dirty = False
+        self._handles: dict[Any, int] = {}
+
+    async def run(self, sink: Sink) -> None:
+        sink.on_stream(self.info)
+        attempt = 0
+        while True:
+            rows = self.stats.rows
+            try:
+                await self._session(sink)
+            except UntrustedServerError as exc:
+                self.stats.untrusted += 1
+                log.error("opcua_untrusted_server", source=self.name, error=str(exc))
+                sink.on_status(self._status(StatusKind.DISCONNECTED, str(exc)))
+            except TransportError as exc:
+                log.warning("opcua_disconnected", source=self.name, error=str(exc))
+                sink.on_status(self._status(StatusKind.DISCONNECTED, str(exc)))
+            attempt = 0 if self.stats.rows > rows else attempt + 1
+            await asyncio.sleep(self.backoff_s(attempt))
+
+    def backoff_s(self, attempt: int) -> float:
+        """Exponential from ``reconnect_min_s``, capped, +-20 % jitter."""
+        grown = self.config.reconnect_min_s * 2.0 ** max(attempt - 1, 0)
+        return min(grown, self.config.reconnect_max_s) * random.uniform(0.8, 1.2)
+
+    async def _session(self, sink: Sink) -> None:
+        client = await connect_client(self.config, self.watchdog_s)
+        lost = asyncio.Event()
+
+        async def on_lost(exc: Exception) -> None:
+            self.stats.lost += 1
+            log.warning("opcua_session_lost", source=self.name, error=str(exc))
+            lost.set()
+
+        client.connection_lost_callback = on_lost
+        try:
+            await self._subscribe(client)
+            self.stats.sessions += 1
+            log.info("opcua_connected", source=self.name, url=self.config.url,
+                     security=self.config.security, items=len(self.config.nodes))  # fmt: skip
+            sink.on_status(self._status(StatusKind.CONNECTED, self.config.url))
+            await self._sample(sink, lost)
+        except (OSError, TimeoutError, UaError) as exc:
+            raise TransportError(f"{self.config.url}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            await _close(client)
+        raise TransportError(f"{self.config.url}: session lost")
+
+    async def _subscribe(self, client: Client) -> None:
+        cfg = self.config
+        nodes = [await resolve(client, ref) for _, ref in cfg.nodes]
+        self._handles = {n.nodeid: i for i, n in enumerate(nodes)}
+        sub = await client.create_subscription(cfg.publishing_interval_ms, self)
+        # Without a deadband every new SourceTimestamp is reported (StatusValueTimestamp,
+        # OPC 10000-4 clause 7.22.2), so an unchanged value still proves the item alive
+        # and staleness is known per channel. With a deadband only value changes come.
+        mfilter = ua.DataChangeFilter()
+        mfilter.Trigger = ua.DataChangeTrigger.StatusValueTimestamp
+        if cfg.deadband > 0:
+            mfilter.Trigger = ua.DataChangeTrigger.StatusValue
+            mfilter.DeadbandType = ua.DeadbandType.Absolute.value
+            mfilter.DeadbandValue = cfg.deadband
+        # ``_subscribe`` is the one asyncua call that takes a filter for many nodes at once.
+        results = await sub._subscribe(
+            nodes, mfilter=mfilter, queuesize=cfg.queue_size,
+            sampling_interval=ua.Double(cfg.sampling_interval_ms),
+        )  # fmt: skip
+        for (channel, _), r in zip(cfg.nodes, results, strict=True):
+            if isinstance(r, ua.StatusCode):
+                raise TransportError(f"{cfg.url}: cannot monitor {channel}: {r.name}")
+
+    def datachange_notification(self, node: Node, val: Any, data: DataChangeNotif) -> None:
+        """asyncua's callback: keep the latest value of the channel (in place, bounded)."""
+        i = self._handles.get(node.nodeid)
+        if i is None:
+            return
+        self.stats.notifications += 1
+        dv = data.monitored_item.Value
+        good = dv.StatusCode is None or not dv.StatusCode.is_bad()
+        self._bad[i] = not good
+        if not good:
+            self.stats.bad_status += 1
+        try:
+            self._values[i] = float(val) if good else np.nan
+        except (TypeError, ValueError):
+            self._values[i] = np.nan
+        ts = dv.SourceTimestamp
+        self._source_ns[i] = int(ts.timestamp() * 1e6) * 1000 if ts is not None else 0
+        self._updated_ns[i] = self.clock.time_ns()
+        self._dirty = True
+
+    async def _sample(self, sink: Sink, lost: asyncio.Event) -> None:
+        period = round(self.config.publishing_interval_ms * 1e6)
+        due = self.clock.monotonic_ns()
+        while not lost.is_set():
+            due += period
+            now = self.clock.monotonic_ns()
+            if due < now:  # late (a long pause): skip ahead on the grid, never drift
+                due = now - (now - due) % period + period
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), (due - now) / 1e9)
+            if self._dirty:
+                self._emit(sink)
+
+    def _emit(self, sink: Sink) -> None:
+        self._dirty = False
+        now = self.clock.time_ns()
+        quality = Quality.GOOD
+        t = int(self._source_ns.max())
+        if t == 0:
+            t, quality = now, Quality.RECEIPT_TIME
+        updated = self._updated_ns
+        if self.config.deadband > 0:  # quiet items are unchanged, not stale: judge them all
+            updated = np.full_like(updated, updated.max())
+        stale = (updated == 0) | (now - updated > self.config.stale_ns)
+        if stale.any():
+            quality |= Quality.STALE
+            self.stats.stale_rows += 1
+        if self._bad.any():
+            quality |= Quality.DEVICE_ERROR
+        if np.isnan(self._values).all():
+            quality |= Quality.INVALID
+        self.stats.rows += 1
+        batch = SampleBatch(
+            self.info.stream,
+            np.array([t], dtype=np.int64),
+            self._values.copy().reshape(1, -1),
+            np.array([int(quality)], dtype=np.uint16),
+            device_time=not quality & Quality.RECEIPT_TIME,
+        )
+        sink.on_batch(batch)
+
+    def _status(self, kind: StatusKind, detail: str) -> SourceStatus:
+        return SourceStatus(self.name, self.info.stream, kind, self.clock.time_ns(), detail)

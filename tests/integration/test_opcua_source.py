@@ -1,0 +1,133 @@
+"""The OPC-UA source against real asyncua servers (the project's simulator) on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adapters.c37118.testing import RecordingSink
+from adapters.opcua.client import OpcuaSource
+from adapters.opcua.config import OpcuaConfig, parse_options
+from adapters.opcua.security import ensure_certificate
+from adapters.opcua.simulator import OpcuaSimulator
+from edgepipe.core import ConfigError, Quality, StatusKind, SystemClock
+from edgepipe.delivery.broker import free_port
+
+pytestmark = pytest.mark.integration
+
+NAMES = ("H2", "CH4", "C2H2")
+
+
+def _values(t: float) -> Mapping[str, float]:
+    return {"H2": 20.0 + t, "CH4": 10.0, "C2H2": 0.5}
+
+
+def _config(port: int, **kw: object) -> OpcuaConfig:
+    cfg = parse_options("dga", {
+        "url": f"opc.tcp://127.0.0.1:{port}/", "kind": "dga", "asset": "T1",
+        "publishing_interval_ms": 100, "sampling_interval_ms": 50, "reconnect_min_s": 0.2,
+        "reconnect_max_s": 0.5,
+        "nodes": {"h2": "/Objects/2:DGA/2:H2", "ch4": "/Objects/2:DGA/2:CH4",
+                  "c2h2": "ns=2;i=4"},
+    })  # fmt: skip
+    return replace(cfg, **kw)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def running(source: OpcuaSource, sink: RecordingSink) -> AsyncIterator[None]:
+    task = asyncio.create_task(source.run(sink))
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("pki")
+
+    async def make() -> dict[str, Path]:
+        srv, srv_key = await ensure_certificate(d, "server", "urn:edgepipe:sim", server=True)
+        cli, cli_key = await ensure_certificate(d, "client", "urn:edgepipe:client", server=False)
+        other, _ = await ensure_certificate(d / "other", "other", "urn:other", server=True)
+        trusted = d / "trusted"
+        trusted.mkdir()
+        shutil.copy(srv, trusted / "server.der")
+        wrong = d / "wrong"
+        wrong.mkdir()
+        shutil.copy(other, wrong / "other.der")
+        return {"server": srv, "server_key": srv_key, "client": cli, "client_key": cli_key,
+                "trusted": trusted, "wrong": wrong}  # fmt: skip
+
+    return asyncio.run(make())
+
+
+async def test_subscription_delivers_device_timed_rows_and_follows_a_restart() -> None:
+    port = free_port()
+    sink = RecordingSink()
+    source = OpcuaSource(_config(port), SystemClock(), watchdog_s=0.3)
+    sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1)
+    await sim.start()
+    async with running(source, sink):
+        await sink.wait_for(lambda: sink.rows("dga") >= 5, within_s=10)
+        row = sink.batches[-1]
+        assert row.device_time and int(row.quality[0]) == int(Quality.GOOD)
+        assert row.values[0, 1] == 10.0 and row.values[0, 2] == 0.5 and row.values[0, 0] > 20
+        assert np.all(np.diff(sink.times("dga")) > 0)
+        await sim.stop()
+        await sink.wait_for(lambda: StatusKind.DISCONNECTED in sink.kinds(), within_s=5)
+        sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1)
+        await sim.start()
+        before = sink.rows("dga")
+        await sink.wait_for(lambda: sink.rows("dga") > before + 2, within_s=10)
+        await sim.stop()
+    assert source.stats.sessions >= 2 and source.stats.lost >= 1
+
+
+async def test_sign_and_encrypt_with_a_trusted_server(certs: dict[str, Path]) -> None:
+    port = free_port()
+    sink = RecordingSink()
+    cfg = _config(port, security="SignAndEncrypt", policy="Basic256Sha256",
+                  certificate=str(certs["client"]), private_key=str(certs["client_key"]),
+                  trust_dir=str(certs["trusted"]))  # fmt: skip
+    source = OpcuaSource(cfg, SystemClock())
+    sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1, allow_none=False,
+                         policies=[("Basic256Sha256", "SignAndEncrypt")],
+                         certificate=certs["server"], private_key=certs["server_key"])  # fmt: skip
+    async with sim, running(source, sink):
+        await sink.wait_for(lambda: sink.rows("dga") >= 3, within_s=10)
+    assert source.stats.untrusted == 0
+
+
+async def test_an_untrusted_server_is_refused(certs: dict[str, Path]) -> None:
+    port = free_port()
+    sink = RecordingSink()
+    cfg = _config(port, security="SignAndEncrypt", certificate=str(certs["client"]),
+                  private_key=str(certs["client_key"]), trust_dir=str(certs["wrong"]))  # fmt: skip
+    source = OpcuaSource(cfg, SystemClock())
+    sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1,
+                         policies=[("Basic256Sha256", "SignAndEncrypt")],
+                         certificate=certs["server"], private_key=certs["server_key"])  # fmt: skip
+    async with sim, running(source, sink):
+        await sink.wait_for(lambda: source.stats.untrusted >= 1, within_s=10)
+        await asyncio.sleep(0.3)
+    assert sink.rows("dga") == 0
+    detail = next(s.detail for s in sink.statuses if s.kind is StatusKind.DISCONNECTED)
+    assert "untrusted server certificate" in detail and "trust_server" in detail
+
+
+def test_options_errors_name_their_keys() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_options("x", {"url": "http://a", "security": "Sign", "policy": "Basic128",
+                            "nodes": {"a": "nonsense"}, "bogus": 1})  # fmt: skip
+    keys = {i.key for i in err.value.issues}
+    assert {"sources.x.url", "sources.x.policy", "sources.x.certificate",
+            "sources.x.private_key", "sources.x.nodes.a", "sources.x.bogus"} <= keys  # fmt: skip
