@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 import structlog
 
 from edgepipe.app.config import AppConfig
+from edgepipe.app.routing import Router
 from edgepipe.core import Alert, SampleBatch, SourceStatus, StatusKind, StreamInfo, Window
 from edgepipe.core.source import Sink
 from edgepipe.inference import ModelStore, OnnxDetector
-from edgepipe.pipeline import AlertEngine, Detector, WindowStage, build_rules, evaluate_all
+from edgepipe.pipeline import AlertEngine, Detector, WindowStage, build_rules
 
 log = structlog.get_logger("edgepipe.pipeline")
 
@@ -60,6 +61,8 @@ class Pipeline(Sink):
         self._windows = WindowStage(config.windows)
         self._windows_config = config.windows
         self._detectors = list(detectors)
+        # PMU windows go to ``detectors``; transformer and DGA windows to asset health.
+        self.router = Router(config.models.path)
         self._engine = AlertEngine(config.site, config.alerts)
         self._on_alert = on_alert
         self._assets: dict[str, str] = {}
@@ -139,7 +142,7 @@ class Pipeline(Sink):
         started = time.perf_counter()
         self.stats.windows += len(windows)
         self.stats.evaluations += 1
-        self._emit(self._engine.process(evaluate_all(self._detectors, windows)))
+        self._emit(self._engine.process(self.router.evaluate(self._detectors, windows)))
         if len(self.stats.flush_seconds) < _MAX_TIMINGS:
             self.stats.flush_seconds.append(time.perf_counter() - started)
 

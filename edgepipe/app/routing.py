@@ -1,0 +1,133 @@
+"""Windows to detectors by stream kind, and the periodic asset health index.
+
+A table maps ``StreamInfo.kind`` to a route: the feature function and the detectors that
+judge such windows. PMU streams (kind ``""`` or ``"pmu"``) keep the pipeline's own
+detectors (rules + PMU models) and ``pmu_features``; ``"transformer"`` streams go to
+the thermal detector and the transformer anomaly model; ``"dga"`` streams to the DGA
+detector. A window of an unknown kind is counted and judged by nobody, never by the
+wrong model.
+
+The health index of each asset (``edgepipe.pipeline.health.index``) is computed from
+what the detectors saw last and handed to ``on_health`` at most once per
+``health_interval_s`` of event time per asset.
+"""
+
+from __future__ import annotations
+
+__all__ = ["HEALTH_MODEL", "ROUTE_OF_KIND", "Router"]
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import structlog
+
+from edgepipe.core import Score, Window
+from edgepipe.inference import ModelStore, OnnxDetector
+from edgepipe.inference.manifest import read_manifest
+from edgepipe.pipeline import Detector, pmu_features
+from edgepipe.pipeline.health import (
+    TRANSFORMER_FEATURES,
+    DgaDetector,
+    TransformerDetector,
+    dga_features,
+    health_index,
+    transformer_features,
+)
+
+log = structlog.get_logger("edgepipe.pipeline")
+
+#: The ONNX anomaly model of transformer windows, loaded when the manifest lists it.
+HEALTH_MODEL = "transformer_anomaly"
+
+#: Stream kind -> route name.
+ROUTE_OF_KIND: dict[str, str] = {"": "pmu", "pmu": "pmu", "transformer": "transformer",
+                                 "dga": "dga"}  # fmt: skip
+
+HealthCallback = Callable[[str, Mapping[str, Any]], None]
+Features = Callable[[Sequence[Window]], np.ndarray]
+_NS = 1_000_000_000
+
+
+class Router:
+    """Evaluate windows of any kind: each kind's features once, then its detectors."""
+
+    def __init__(self, models_dir: Path | None = None, health_interval_s: float = 60.0) -> None:
+        self.transformer = TransformerDetector()
+        self.dga = DgaDetector()
+        self.anomaly = _anomaly_model(models_dir)
+        health: list[Detector] = [self.transformer]
+        if self.anomaly is not None:
+            health.append(self.anomaly)
+        self.routes: dict[str, tuple[Features, list[Detector]]] = {
+            "transformer": (transformer_features, health),
+            "dga": (dga_features, [self.dga]),
+        }
+        self.on_health: HealthCallback | None = None
+        self.health_interval_ns = round(health_interval_s * _NS)
+        self.unrouted: Counter[str] = Counter()
+        self._published: dict[str, int] = {}
+        self._anomaly_score: dict[str, float] = {}
+
+    def evaluate(self, pmu: Sequence[Detector], windows: Sequence[Window]) -> list[Score]:
+        """Scores of every window; PMU windows go to ``pmu`` (the pipeline's detectors)."""
+        groups: dict[str, list[Window]] = defaultdict(list)
+        for w in windows:
+            groups[ROUTE_OF_KIND.get(w.info.kind, "?")].append(w)
+        scores: list[Score] = []
+        for route, ws in groups.items():
+            feats: Features
+            dets: Sequence[Detector]
+            if route == "pmu":
+                feats, dets = pmu_features, pmu
+            elif route in self.routes:
+                feats, dets = self.routes[route]
+            else:
+                for w in ws:
+                    if not self.unrouted[w.info.kind]:
+                        log.warning("stream_kind_unrouted", stream=w.info.stream, kind=w.info.kind)
+                    self.unrouted[w.info.kind] += 1
+                continue
+            matrix = feats(ws)
+            for det in dets:
+                scores.extend(det.evaluate(ws, matrix))
+        self._health(windows, scores)
+        return scores
+
+    def _health(self, windows: Sequence[Window], scores: Sequence[Score]) -> None:
+        for s in scores:
+            if self.anomaly is not None and s.model.startswith(HEALTH_MODEL):
+                self._anomaly_score[s.asset] = s.score / max(self.anomaly.model.spec.raise_at, 1e-9)
+        if self.on_health is None:
+            return
+        latest: dict[str, int] = {}
+        for w in windows:
+            if ROUTE_OF_KIND.get(w.info.kind) in self.routes:
+                latest[w.info.asset] = max(latest.get(w.info.asset, 0), w.end_ns)
+        for asset, t in latest.items():
+            last = self._published.get(asset)
+            if last is not None and t - last < self.health_interval_ns:
+                continue
+            hi = health_index(
+                asset, t, thermal=self.transformer.latest.get(asset),
+                dga=self.dga.latest.get(asset), anomaly=self._anomaly_score.get(asset),
+            )  # fmt: skip
+            if hi is None:
+                continue
+            self._published[asset] = t
+            body = hi.to_dict() | {"time_ns": t}
+            log.info("asset_health", asset=asset, index=round(hi.index, 1))
+            self.on_health(asset, body)
+
+
+def _anomaly_model(models_dir: Path | None) -> OnnxDetector | None:
+    """The transformer anomaly detector when the manifest lists the model; a listed but
+    broken model raises ``ModelError`` at start, like every other model."""
+    if models_dir is None or not (models_dir / "manifest.json").is_file():
+        return None
+    if HEALTH_MODEL not in read_manifest(models_dir):
+        return None
+    store = ModelStore(models_dir, HEALTH_MODEL, known_features=TRANSFORMER_FEATURES)
+    return OnnxDetector(store)
