@@ -6,7 +6,8 @@ __all__ = ["Service"]
 
 import asyncio
 import contextlib
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 import structlog
 
@@ -17,6 +18,7 @@ from edgepipe.app.supervisor import SourceSupervisor
 from edgepipe.capture import CaptureWriter, Recorder
 from edgepipe.core import Clock
 from edgepipe.core.source import Sink
+from edgepipe.delivery.asset_health import asset_health_to_json, asset_health_topic
 
 log = structlog.get_logger("edgepipe.service")
 
@@ -32,10 +34,19 @@ class Service:
         detectors, self.models = build_detectors(config)
         self.relay = AlertDelivery(config, clock, stdout)
         self.pipeline = Pipeline(config, detectors, self.relay.submit)
+        self.pipeline.router.on_health = self._asset_health
         self.recorder = _recorder(config, clock, self.pipeline)
         self._sink: Sink = self.recorder or self.pipeline
         self.supervisor = SourceSupervisor(self._sink, clock)
         self.supervisor.build(config.sources)
+
+    def _asset_health(self, asset: str, body: Mapping[str, Any]) -> None:
+        """The periodic health index of an asset, retained on edgepipe/<site>/health/<asset>."""
+        forwarder = self.relay.forwarder
+        if forwarder is not None:
+            topic = asset_health_topic(self.config.site, asset)
+            payload = asset_health_to_json(self.config.site, asset, body)
+            forwarder.submit_retained(topic, payload, f"health:{asset}")
 
     async def run(self, started: asyncio.Event | None = None) -> None:
         """Run until cancelled; on cancellation stop the sources, then drain and close."""

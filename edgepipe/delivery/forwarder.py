@@ -143,6 +143,12 @@ class Forwarder:
             NewMessage(health_topic(self.site, kind), payload, Priority.INFO, now, False, kind)
         )
 
+    def submit_retained(self, topic: str, payload: bytes, key: str) -> None:
+        """Queue a retained info message on the caller's topic (an asset's health index:
+        its retained message is the asset's current state)."""
+        now = self._clock.time_ns()
+        self._queue(NewMessage(topic, payload, Priority.INFO, now, True, key))
+
     def _queue(self, message: NewMessage) -> None:
         if len(self._buffer) >= self._max_pending:
             # Only when the disk stalls for seconds: counted and logged, never silent.
