@@ -16,9 +16,7 @@ from typing import Any, TextIO
 from edgepipe import __version__
 from edgepipe.app.config import AppConfig
 from edgepipe.core import Alert, Clock
-from edgepipe.delivery import MqttPublisher, alert_to_json
-from edgepipe.delivery.forwarder import Destination, Forwarder
-from edgepipe.delivery.outbox import Outbox
+from edgepipe.delivery import Destination, Forwarder, MqttPublisher, Outbox, alert_to_json
 
 LOCAL = "local"
 

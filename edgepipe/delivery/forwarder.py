@@ -23,7 +23,7 @@ next successful delivery.
 
 from __future__ import annotations
 
-__all__ = ["Destination", "Forwarder", "ForwarderStats"]
+__all__ = ["Forwarder", "ForwarderStats"]
 
 import asyncio
 import concurrent.futures
@@ -36,9 +36,9 @@ from typing import Any, TypeVar
 
 import structlog
 
-from edgepipe.core import Alert, Clock, ConfigError, DeliveryError
+from edgepipe.core import Alert, Clock, DeliveryError
+from edgepipe.delivery.chain import Destination, DestinationChain
 from edgepipe.delivery.message import alert_to_json, health_to_json
-from edgepipe.delivery.mqtt import MqttPublisher
 from edgepipe.delivery.outbox import DropReport, NewMessage, Outbox, OutboxMessage, Priority
 from edgepipe.delivery.outbox_config import OutboxConfig
 from edgepipe.delivery.topics import alert_topic, health_topic
@@ -47,15 +47,6 @@ _log = structlog.get_logger()
 T = TypeVar("T")
 _NS = 1_000_000_000
 _READ_BATCH = 1024
-_MAX_HOLD_S = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """One broker of the chain, named for logs and the status message."""
-
-    name: str
-    publisher: MqttPublisher
 
 
 @dataclass(slots=True)
@@ -94,7 +85,8 @@ class Forwarder:
         on_delivered: Callable[[int, str], None] | None = None,
     ) -> None:
         self.outbox = outbox
-        self.destinations = tuple(destinations)
+        self.chain = DestinationChain(destinations, clock, config.down_hold_s)
+        self.destinations = self.chain.destinations
         self.config = config
         self.site = site
         self._clock = clock
@@ -116,8 +108,6 @@ class Forwarder:
         self._cursor = 0
         self._tokens = 0.0
         self._refill_ns = 0
-        self._hold_until = [0] * len(self.destinations)
-        self._hold_s = [config.down_hold_s] * len(self.destinations)
         self._stalled = False
         self._want_report = False
         self._active: int | None = None
@@ -167,9 +157,8 @@ class Forwarder:
         await self._db(self.outbox.open)
         if self.outbox.depth:
             self._enter_backlog("restart")
-        self._tasks = [asyncio.create_task(self._connect(i), name=f"connect-{d.name}")
-                       for i, d in enumerate(self.destinations)]  # fmt: skip
-        self._tasks += [
+        self._tasks = [
+            asyncio.create_task(self.chain.connect_all(), name="outbox-connect"),
             asyncio.create_task(self._committer(), name="outbox-commit"),
             asyncio.create_task(self._sender(), name="outbox-send"),
             asyncio.create_task(self._sweeper(), name="outbox-sweep"),
@@ -197,8 +186,7 @@ class Forwarder:
 
     async def close(self) -> None:
         """Close every connection ("offline" status) and the outbox file."""
-        for d in self.destinations:
-            await d.publisher.close()
+        await self.chain.close()
         if self._deletes:
             dels, self._deletes = self._deletes, []
             await self._db(self.outbox.delete, dels)
@@ -218,32 +206,6 @@ class Forwarder:
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._db_exec, functools.partial(fn, *args))
-
-    # -- connecting ----------------------------------------------------------------------
-    async def _connect(self, i: int) -> None:
-        """First connection with retries; afterwards paho reconnects on its own."""
-        dest = self.destinations[i]
-        delay = dest.publisher.config.reconnect_min_s
-        while True:
-            try:
-                await dest.publisher.start()
-                self._send_wake.set()
-                return
-            except ConfigError as exc:
-                _log.error("destination_misconfigured", destination=dest.name, error=str(exc))
-                return
-            except DeliveryError as exc:
-                _log.warning("destination_unavailable", destination=dest.name,
-                             error=str(exc), retry_s=delay)  # fmt: skip
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, dest.publisher.config.reconnect_max_s)
-
-    def _pick(self) -> int | None:
-        now = self._clock.monotonic_ns()
-        for i, d in enumerate(self.destinations):
-            if d.publisher.connected and now >= self._hold_until[i]:
-                return i
-        return None
 
     # -- committing ------------------------------------------------------------------------
     async def _committer(self) -> None:
@@ -318,11 +280,7 @@ class Forwarder:
     def _rewind(self, reason: str, dest: int | None, hold: bool = False) -> None:
         self.stats.rewinds += 1
         if dest is not None and hold:
-            now = self._clock.monotonic_ns()
-            self._hold_until[dest] = now + int(self._hold_s[dest] * _NS)
-            _log.warning("destination_down", destination=self.destinations[dest].name,
-                         reason=reason, hold_s=self._hold_s[dest])  # fmt: skip
-            self._hold_s[dest] = min(self._hold_s[dest] * 2, _MAX_HOLD_S)
+            self.chain.hold(dest, reason)
             for f in self._inflight.values():
                 if f.dest == dest:
                     f.fut.cancel()  # never coming: free the publisher's table
@@ -333,7 +291,10 @@ class Forwarder:
 
     async def _sender(self) -> None:
         while True:
-            dest = self._pick()
+            if self.chain.changed.is_set():
+                self.chain.changed.clear()
+                self._send_wake.set()
+            dest = self.chain.pick()
             if dest is None:
                 self._stalled = True
                 await self._wait_send(0.05)
@@ -347,6 +308,7 @@ class Forwarder:
                     self._enter_backlog("destination available")
             if self._backlog and self._backlog_end is None:
                 await self._start_backlog()
+                continue
             sent = self._send_some(dest)
             if self._backlog and not self._backlog_rows and self._can_read():
                 await self._read_backlog()
@@ -363,9 +325,14 @@ class Forwarder:
         self._send_wake.clear()
 
     async def _start_backlog(self) -> None:
+        gen = self._gen
         end = await self._db(self.outbox.max_seq)
-        self._backlog_topics = await self._db(self.outbox.topics, end)
-        self._backlog_end = end
+        # Topics of every row in the file, also those committed after ``end`` while
+        # ``_live`` was not being filled: a live row must not overtake any of them.
+        topics = await self._db(self.outbox.topics, 1 << 62)
+        if gen == self._gen and self._backlog:
+            self._backlog_end = end
+            self._backlog_topics = topics
 
     def _can_read(self) -> bool:
         return self._backlog and self._backlog_end is not None
@@ -452,7 +419,7 @@ class Forwarder:
             self.stats.delivered += 1
             if self._on_delivered is not None:
                 self._on_delivered(seq, self.destinations[dest].name)
-        self._hold_s[dest] = self.config.down_hold_s
+        self.chain.healthy(dest)
         if self.outbox.has_drops:
             self._want_report = True
         self._commit_wake.set()
@@ -492,7 +459,4 @@ class Forwarder:
                 "active": None if self._active is None else self.destinations[self._active].name,
                 "dropped": dict(self.outbox.stats.dropped),
             }
-            for d in self.destinations:
-                if d.publisher.connected:
-                    with contextlib.suppress(DeliveryError):
-                        await d.publisher.publish_status("online", detail)
+            await self.chain.publish_status(detail)

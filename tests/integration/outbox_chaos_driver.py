@@ -17,10 +17,15 @@ import time
 from collections.abc import Sequence
 
 from edgepipe.core import Alert, AlertState, Severity, SystemClock
-from edgepipe.delivery import BrokerConfig, MqttPublisher
-from edgepipe.delivery.forwarder import Destination, Forwarder
-from edgepipe.delivery.outbox import Outbox, OutboxMessage
-from edgepipe.delivery.outbox_config import OutboxConfig
+from edgepipe.delivery import (
+    BrokerConfig,
+    Destination,
+    Forwarder,
+    MqttPublisher,
+    Outbox,
+    OutboxConfig,
+    OutboxMessage,
+)
 
 SITE = "chaos"
 ASSETS = 5

@@ -14,10 +14,16 @@ from typing import Any
 import pytest
 
 from edgepipe.core import Alert, AlertState, Severity, SystemClock
-from edgepipe.delivery import BrokerConfig, MessageSubscriber, MosquittoBroker, MqttPublisher
-from edgepipe.delivery.forwarder import Destination, Forwarder
-from edgepipe.delivery.outbox import Outbox
-from edgepipe.delivery.outbox_config import OutboxConfig
+from edgepipe.delivery import (
+    BrokerConfig,
+    Destination,
+    Forwarder,
+    MessageSubscriber,
+    MosquittoBroker,
+    MqttPublisher,
+    Outbox,
+    OutboxConfig,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +49,8 @@ def broker_config(port: int, **kw: Any) -> BrokerConfig:
 async def forwarder(
     tmp_path: Path, brokers: list[MosquittoBroker], **kw: Any
 ) -> AsyncIterator[Forwarder]:
-    cfg = OutboxConfig(**({"path": str(tmp_path / "o.sqlite"), "down_hold_s": 0.5} | kw))
+    settings: dict[str, Any] = {"path": str(tmp_path / "o.sqlite"), "down_hold_s": 0.5} | kw
+    cfg = OutboxConfig(**settings)
     clock = SystemClock()
     chain = [
         Destination(f"b{i}", MqttPublisher(broker_config(b.port), SITE, clock))
