@@ -69,3 +69,40 @@ async def test_untrusted_broker_certificate_is_refused(
     cfg = BrokerConfig(port=broker.tls_port, tls=TlsConfig(ca_file=str(certs / "other-ca.pem")))
     with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
         await MqttPublisher(cfg, "tls", SystemClock()).start()
+
+
+@pytest.fixture
+def mutual_tls_broker(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, Path]]:
+    """A broker that also requires a client certificate signed by ``ca``."""
+    _ca(tmp_path, "ca")
+    for name, cn in (("server", "127.0.0.1"), ("client", "edgepipe-box")):
+        _openssl("req", *EC, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", f"/CN={cn}", cwd=tmp_path)  # fmt: skip
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name, ext in (("server", ["-extfile", "san.ext"]), ("client", [])):
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-out", f"{name}.pem", "-days", "1", *ext,
+                 cwd=tmp_path)  # fmt: skip
+    tls = BrokerTls(
+        cert_file=str(tmp_path / "server.pem"),
+        key_file=str(tmp_path / "server.key"),
+        ca_file=str(tmp_path / "ca.pem"),
+    )
+    with MosquittoBroker(tls=tls) as broker:
+        yield broker, tmp_path
+
+
+async def test_client_certificate_is_presented_when_the_broker_requires_one(
+    mutual_tls_broker: tuple[MosquittoBroker, Path],
+) -> None:
+    broker, certs = mutual_tls_broker
+    ca = str(certs / "ca.pem")
+    with_cert = TlsConfig(ca_file=ca, cert_file=str(certs / "client.pem"),
+                          key_file=str(certs / "client.key"))  # fmt: skip
+    async with MqttPublisher(
+        BrokerConfig(port=broker.tls_port, tls=with_cert), "tls", SystemClock()
+    ) as pub:
+        await pub.publish_status("online", {"via": "mutual tls"})
+    without = BrokerConfig(port=broker.tls_port, tls=TlsConfig(ca_file=ca), connect_timeout_s=2.0)
+    with pytest.raises(DeliveryError):
+        await MqttPublisher(without, "tls", SystemClock()).start()
