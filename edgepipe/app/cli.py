@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from edgepipe import __version__
-from edgepipe.app import capture_commands, demo, pmu_commands
+from edgepipe.app import capture_commands, demo, modbus_commands, opcua_commands, pmu_commands
 from edgepipe.app.config import load_config
 from edgepipe.app.logs import configure_logging
 from edgepipe.core import ConfigError, EdgepipeError, SystemClock
@@ -40,7 +40,8 @@ def run_until_signal(coro: Coroutine[Any, Any, int | None]) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from edgepipe.app.service import Service  # noqa: PLC0415 - keeps `--help` fast
+    from edgepipe.app.lifecycle import Runtime  # noqa: PLC0415 - keeps `--help` fast
+    from edgepipe.app.service import Service  # noqa: PLC0415
 
     try:
         config = load_config(args.config)
@@ -49,7 +50,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     configure_logging(config.logging.level, args.log_format or config.logging.format)
     service = Service(config, SystemClock(), sys.stdout if args.print_alerts else None)
-    return run_until_signal(service.run())
+    return run_until_signal(Runtime(service).run())
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
@@ -88,9 +89,15 @@ def _parser() -> argparse.ArgumentParser:
 
     demo.add_parser(sub)
     probe = sub.add_parser("probe", help="test a connection to a device")
-    pmu_commands.add_probe_parser(probe.add_subparsers(dest="probe_kind", required=True))
+    probe_kinds = probe.add_subparsers(dest="probe_kind", required=True)
+    pmu_commands.add_probe_parser(probe_kinds)
+    modbus_commands.add_probe_parser(probe_kinds)
+    opcua_commands.add_probe_parser(probe_kinds)
     simulate = sub.add_parser("simulate", help="run a device simulator")
-    pmu_commands.add_simulate_parser(simulate.add_subparsers(dest="sim_kind", required=True))
+    sim_kinds = simulate.add_subparsers(dest="sim_kind", required=True)
+    pmu_commands.add_simulate_parser(sim_kinds)
+    modbus_commands.add_simulate_parser(sim_kinds)
+    opcua_commands.add_simulate_parser(sim_kinds)
     capture_commands.add_parsers(sub)
     return p
 

@@ -81,6 +81,10 @@ class Pipeline(Sink):
     def windows(self) -> WindowStage:
         return self._windows
 
+    @property
+    def detectors(self) -> tuple[Detector, ...]:
+        return tuple(self._detectors)
+
     def reconfigure(self, config: AppConfig, detectors: Sequence[Detector]) -> None:
         """Take a reloaded config: new detectors and alert settings at once; raised alerts
         keep their state. Only a change of ``[windows]`` restarts the rings."""

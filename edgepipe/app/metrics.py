@@ -1,0 +1,159 @@
+"""Prometheus metrics of the running service, read from the stages' own counters at
+scrape time (nothing is added to the per-frame path)."""
+
+from __future__ import annotations
+
+__all__ = ["ServiceCollector", "render"]
+
+import dataclasses
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+if TYPE_CHECKING:
+    from edgepipe.app.service import Service
+
+# Upper bounds (s) of the per-flush latency histogram: features + detectors + alerts.
+_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+
+
+class ServiceCollector:
+    """A prometheus-client collector over one ``Service``."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+        self._flush_counts = [0] * (len(_BUCKETS) + 1)
+        self._flush_sum = 0.0
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._sources()
+        yield from self._pipeline()
+        yield from self._buffers()
+        yield from self._models()
+        yield from self._delivery()
+
+    def _sources(self) -> Iterator[Metric]:
+        sup = self._service.supervisor
+        counters: dict[str, CounterMetricFamily] = {}
+        for name, source in sup.sources.items():
+            for field, value in _numbers(getattr(source, "stats", None)).items():
+                fam = counters.get(field)
+                if fam is None:
+                    fam = counters[field] = CounterMetricFamily(
+                        f"edgepipe_source_{field}", f"Source counter {field}", labels=["source"]
+                    )
+                fam.add_metric([name], value)
+        yield from counters.values()
+        crashes = CounterMetricFamily(
+            "edgepipe_source_crashes", "Source tasks restarted after an error", labels=["source"]
+        )
+        for name in sup.sources:
+            crashes.add_metric([name], sup.crashes.get(name, 0))
+        yield crashes
+        state = GaugeMetricFamily(
+            "edgepipe_stream_up",
+            "1 while the stream delivers data, 0 when quiet or disconnected",
+            labels=["stream"],
+        )
+        for stream, status in self._service.pipeline.stream_state.items():
+            state.add_metric([stream], 0.0 if status.kind.value in _DOWN else 1.0)
+        yield state
+
+    def _pipeline(self) -> Iterator[Metric]:
+        stats = self._service.pipeline.stats
+        for field in ("batches", "rows", "windows", "evaluations"):
+            yield CounterMetricFamily(
+                f"edgepipe_pipeline_{field}",
+                f"Pipeline {field} processed",
+                value=getattr(stats, field),
+            )
+        alerts = CounterMetricFamily("edgepipe_alerts", "Alerts emitted", labels=["kind", "state"])
+        for (kind, state), n in sorted(stats.alerts_by_kind.items()):
+            alerts.add_metric([kind, state], n)
+        yield alerts
+        timings, stats.flush_seconds = stats.flush_seconds, []
+        for t in timings:
+            self._flush_sum += t
+            for i, bound in enumerate(_BUCKETS):
+                if t <= bound:
+                    self._flush_counts[i] += 1
+                    break
+            else:
+                self._flush_counts[-1] += 1
+        cumulative, buckets = 0, []
+        for bound, n in zip((*_BUCKETS, float("inf")), self._flush_counts, strict=True):
+            cumulative += n
+            buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
+        yield HistogramMetricFamily(
+            "edgepipe_stage_flush_seconds",
+            "Time to evaluate the windows due in one loop turn (features, detectors, alerts)",
+            buckets=buckets,
+            sum_value=self._flush_sum,
+        )
+        yield GaugeMetricFamily(
+            "edgepipe_pipeline_stalled_seconds",
+            "Age of the oldest window waiting for evaluation",
+            value=self._service.pipeline.stalled_for(),
+        )
+
+    def _buffers(self) -> Iterator[Metric]:
+        used = GaugeMetricFamily("edgepipe_ring_used", "Rows held", labels=["stream"])
+        cap = GaugeMetricFamily("edgepipe_ring_capacity", "Ring capacity", labels=["stream"])
+        dropped = CounterMetricFamily(
+            "edgepipe_ring_dropped", "Rows lost (overwritten or out of order)", labels=["stream"]
+        )
+        for stream, ws in self._service.pipeline.windows.statistics().items():
+            used.add_metric([stream], ws.ring.used)
+            cap.add_metric([stream], ws.ring.capacity)
+            dropped.add_metric([stream], ws.ring.dropped)
+        yield from (used, cap, dropped)
+
+    def _models(self) -> Iterator[Metric]:
+        scored = CounterMetricFamily(
+            "edgepipe_model_windows_scored", "Windows scored by a model", labels=["model"]
+        )
+        skipped = CounterMetricFamily(
+            "edgepipe_model_windows_skipped", "Windows a model refused (NaN features)",
+            labels=["model"],
+        )  # fmt: skip
+        for det in self._service.pipeline.detectors:
+            stats = _numbers(getattr(det, "stats", None))
+            if "scored" in stats:
+                scored.add_metric([det.name], stats["scored"])
+                skipped.add_metric([det.name], stats.get("skipped_nan", 0))
+        yield from (scored, skipped)
+
+    def _delivery(self) -> Iterator[Metric]:
+        relay = self._service.relay
+        yield GaugeMetricFamily(
+            "edgepipe_delivery_pending", "Alerts waiting for a broker", value=relay.pending
+        )
+        for field, value in _numbers(getattr(relay, "stats", None)).items():
+            yield CounterMetricFamily(
+                f"edgepipe_delivery_{field}", f"Delivery counter {field}", value=value
+            )
+
+
+_DOWN = frozenset({"quiet", "disconnected"})
+
+
+def _numbers(stats: Any) -> dict[str, float]:
+    if stats is None or not dataclasses.is_dataclass(stats):
+        return {}
+    out = {}
+    for f in dataclasses.fields(stats):
+        value = getattr(stats, f.name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[f.name] = float(value)
+    return out
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)
