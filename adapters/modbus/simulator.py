@@ -40,6 +40,12 @@ logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 _TABLE_OF_FC = {fc: t for t, fc in FUNCTION_CODE.items()}
 _TABLE_OF_FC.update({5: Table.COIL, 15: Table.COIL, 6: Table.HOLDING, 16: Table.HOLDING})
 _BLOCK_ORDER = (Table.COIL, Table.DISCRETE_INPUT, Table.HOLDING, Table.INPUT)
+_EMPTY = {
+    Table.COIL: SimData(0, values=[False] * 16, datatype=DataType.BITS),
+    Table.DISCRETE_INPUT: SimData(0, values=[False] * 16, datatype=DataType.BITS),
+    Table.HOLDING: SimData(0, datatype=DataType.INVALID),
+    Table.INPUT: SimData(0, datatype=DataType.INVALID),
+}
 
 
 class ModbusSimulator:
@@ -103,7 +109,9 @@ class ModbusSimulator:
             mine = [p for p in self.profile.points if p.table is table]
             pts = [p for p in mine if p.name not in self.refuse]
             refused = [p for p in mine if p.name in self.refuse]
-            blocks.append(_blocks(table, pts, self.profile.max_gap, refused))
+            # pymodbus wants every block non-empty: a table without points gets one
+            # register (or 16 bits) that nothing maps to.
+            blocks.append(_blocks(table, pts, self.profile.max_gap, refused) or [_EMPTY[table]])
         return SimDevice(
             id=unit,
             simdata=(blocks[0], blocks[1], blocks[2], blocks[3]),
