@@ -3,7 +3,7 @@
 Run by ``test_outbox_chaos.py`` as a subprocess that the test SIGKILLs and restarts.
 Prints ``C <id>`` on stdout for every alert once its outbox commit returned (the point
 from which the alert must never be lost). On SIGTERM it stops raising, drains the
-outbox, prints ``DONE <pending>`` and exits.
+outbox, prints ``DONE <pending>`` and exits (``READY`` says the handler is in place).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+
+import structlog
 
 from edgepipe.core import Alert, AlertState, Severity, SystemClock
 from edgepipe.delivery import (
@@ -76,6 +78,7 @@ async def main(args: argparse.Namespace) -> None:
     runner = asyncio.create_task(fw.run())
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print("READY", flush=True)
     n = 0
     next_ns = clock.monotonic_ns()
     while not stop.is_set():
@@ -107,6 +110,8 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
+    # Logs to stderr (the test keeps them in driver.log); stdout is the test's protocol.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     p = argparse.ArgumentParser()
     p.add_argument("--outbox", required=True)
     p.add_argument("--local", type=int, required=True)

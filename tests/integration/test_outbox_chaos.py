@@ -61,17 +61,19 @@ class Driver:
     acks: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     proc: subprocess.Popen[bytes] | None = None
     runs: int = 0
+    ready: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
         cmd = [sys.executable, str(DRIVER), "--outbox", str(self.outbox),
                "--local", str(self.ports[0]), "--regional", str(self.ports[1]),
                "--run", str(self.runs)]  # fmt: skip
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.ready = threading.Event()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, env=env)
         self.runs += 1
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc, self.ready), daemon=True).start()
 
-    def _read(self, proc: subprocess.Popen[bytes]) -> None:
+    def _read(self, proc: subprocess.Popen[bytes], ready: threading.Event) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             text = line.decode().strip()
@@ -80,6 +82,8 @@ class Driver:
             elif text.startswith("A "):
                 _, alert_id, dest, t = text.split()
                 self.acks[alert_id].append(f"{dest}@{int(t) % 10**11 / 1e9:.3f}")
+            elif text == "READY":
+                ready.set()
             elif text.startswith("DONE"):
                 self.done.append(text)
 
@@ -89,7 +93,9 @@ class Driver:
         self.proc.wait()
 
     def stop(self) -> None:
+        """SIGTERM once the driver handles it: it stops raising and drains."""
         assert self.proc is not None
+        assert self.ready.wait(30), "the driver never got ready"
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(40)
 
