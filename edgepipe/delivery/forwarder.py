@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 import structlog
 
 from edgepipe.core import Alert, Clock, DeliveryError
+from edgepipe.delivery._backlog import Backlog
 from edgepipe.delivery.chain import Destination, DestinationChain
 from edgepipe.delivery.message import alert_to_json, health_to_json
 from edgepipe.delivery.outbox import DropReport, NewMessage, Outbox, OutboxMessage, Priority
@@ -101,13 +102,7 @@ class Forwarder:
         self._inflight: dict[int, _Flight] = {}
         self._done: dict[int, bool] = {}  # acked seq -> deletion committed
         self._gen = 0
-        self._backlog = False
-        self._backlog_end: int | None = None
-        self._backlog_topics: set[str] = set()
-        self._backlog_rows: deque[OutboxMessage] = deque()
-        self._cursor = 0
-        self._tokens = 0.0
-        self._refill_ns = 0
+        self._backlog = Backlog(config.drain_rate, clock)
         self._stalled = False
         self._want_report = False
         self._active: int | None = None
@@ -198,7 +193,7 @@ class Forwarder:
             **asdict(self.stats),
             "depth": self.pending,
             "inflight": len(self._inflight),
-            "backlog": self._backlog,
+            "backlog": self._backlog.active,
             "active": None if self._active is None else self.destinations[self._active].name,
             "dropped": dict(self.outbox.stats.dropped),
         }
@@ -250,31 +245,22 @@ class Forwarder:
                 self._on_commit(rows)
             if len(self._live) + len(rows) > self.config.max_live:
                 self._enter_backlog("live queue full")
-            elif not self._backlog or self._backlog_end is not None:
+            elif not self._backlog.active or self._backlog.started:
                 self._live.extend(rows)
             self._send_wake.set()
         if not self.pending and not self._inflight:
             self._idle.set()
 
     def _prune_done(self) -> None:
-        floors = [self._cursor + 1 if self._backlog else 1 << 62]
-        if self._live:
-            floors.append(self._live[0].seq)
-        if self._backlog_rows:
-            floors.append(self._backlog_rows[0].seq)
-        floor = min(floors)
+        floor = min(self._backlog.floor(), self._live[0].seq if self._live else 1 << 62)
         for seq in [s for s, deleted in self._done.items() if deleted and s < floor]:
             del self._done[seq]
 
     # -- sending ---------------------------------------------------------------------------
     def _enter_backlog(self, reason: str) -> None:
         """Everything pending is read back from the file from the oldest row on."""
-        self._backlog = True
-        self._backlog_end = None
-        self._backlog_topics = set()
-        self._backlog_rows.clear()
+        self._backlog.enter()
         self._live.clear()
-        self._cursor = 0
         _log.info("outbox_backlog", reason=reason, depth=self.pending)
 
     def _rewind(self, reason: str, dest: int | None, hold: bool = False) -> None:
@@ -306,15 +292,15 @@ class Forwarder:
                 self._stalled = False
                 if self.pending:
                     self._enter_backlog("destination available")
-            if self._backlog and self._backlog_end is None:
+            if self._backlog.active and not self._backlog.started:
                 await self._start_backlog()
                 continue
             sent = self._send_some(dest)
-            if self._backlog and not self._backlog_rows and self._can_read():
+            if self._backlog.started and not self._backlog.rows:
                 await self._read_backlog()
                 continue
             if sent == 0:
-                await self._wait_send(0.01 if self._backlog else 0.25)
+                await self._wait_send(0.01 if self._backlog.active else 0.25)
             else:
                 await asyncio.sleep(0)
 
@@ -330,25 +316,16 @@ class Forwarder:
         # Topics of every row in the file, also those committed after ``end`` while
         # ``_live`` was not being filled: a live row must not overtake any of them.
         topics = await self._db(self.outbox.topics, 1 << 62)
-        if gen == self._gen and self._backlog:
-            self._backlog_end = end
-            self._backlog_topics = topics
-
-    def _can_read(self) -> bool:
-        return self._backlog and self._backlog_end is not None
+        if gen == self._gen and self._backlog.active:
+            self._backlog.start(end, topics)
 
     async def _read_backlog(self) -> None:
         gen = self._gen
-        rows = await self._db(self.outbox.read, self._cursor, _READ_BATCH)
-        if gen != self._gen or not self._backlog:
+        rows = await self._db(self.outbox.read, self._backlog.cursor, _READ_BATCH)
+        if gen != self._gen or not self._backlog.started:
             return  # rewound while reading: start over from the top
-        if not rows:
-            self._backlog = False
-            self._backlog_topics = set()
+        if not self._backlog.feed(rows):
             _log.info("outbox_backlog_done", depth=self.pending)
-            return
-        self._cursor = rows[-1].seq
-        self._backlog_rows.extend(rows)
 
     def _send_some(self, dest: int) -> int:
         """Send live rows, then paced backlog rows, while the window has room."""
@@ -356,39 +333,25 @@ class Forwarder:
         room = self.config.max_inflight - len(self._inflight)
         while room > 0 and self._live:
             row = self._live.popleft()
-            if self._is_sent(row.seq) or not self._is_live(row):
+            if self._is_sent(row.seq) or not self._backlog.is_live(row):
                 continue  # the backlog reader will reach it (it is in the file)
             if not self._send(dest, row):
                 return sent
             sent += 1
             room -= 1
-        self._refill()
-        while room > 0 and self._backlog_rows and self._tokens >= 1:
-            row = self._backlog_rows.popleft()
+        while room > 0 and self._backlog.may_send():
+            row = self._backlog.rows.popleft()
             if self._is_sent(row.seq):
                 continue
             if not self._send(dest, row):
                 return sent
-            self._tokens -= 1
+            self._backlog.spend()
             sent += 1
             room -= 1
         return sent
 
-    def _is_live(self, row: OutboxMessage) -> bool:
-        if not self._backlog:
-            return True
-        end = self._backlog_end
-        return end is not None and row.seq > end and row.topic not in self._backlog_topics
-
     def _is_sent(self, seq: int) -> bool:
         return seq in self._inflight or seq in self._done
-
-    def _refill(self) -> None:
-        now = self._clock.monotonic_ns()
-        rate = self.config.drain_rate
-        burst = max(1.0, rate / 20)
-        self._tokens = min(burst, self._tokens + (now - self._refill_ns) / _NS * rate)
-        self._refill_ns = now
 
     def _send(self, dest: int, row: OutboxMessage) -> bool:
         pub = self.destinations[dest].publisher
