@@ -47,6 +47,7 @@ bench: $(VENV)/.test
 
 models: $(VENV)/.test
 	$(BIN)/python tools/train_starter.py
+	$(BIN)/python tools/train_transformer_anomaly.py  # after the starter: it merges into the manifest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info
