@@ -56,6 +56,14 @@ FEATURE_NAMES: tuple[str, ...] = (
     "bad_quality_frac",
     "missing_frac",
     "nan_frac",
+    # Relative to the pre-event state (median of the window's first quarter) whatever the
+    # per-unit base: the same value on any grid, with or without a configured nominal.
+    "v_rel_min",
+    "v_rel_max",
+    "v_rel_last",
+    "freq_rel_min_hz",
+    "freq_rel_max_hz",
+    "freq_rel_last_hz",
 )
 FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -81,17 +89,22 @@ def _last(x: F64) -> F64:
     return np.take_along_axis(x, idx[..., None], axis=-1)[..., 0]
 
 
+def _pre(x: F64) -> F64:
+    """The pre-event state per row of ``x`` (..., L): the median of the first quarter."""
+    quarter = max(1, x.shape[-1] // 4)
+    # np.nanmedian goes through masked arrays (~0.5 ms a call): sort instead, NaN last.
+    srt = np.sort(x[..., :quarter], axis=-1)
+    cnt = np.count_nonzero(~np.isnan(srt), axis=-1)
+    lo, hi = np.maximum(cnt - 1, 0) // 2, np.maximum(cnt, 1) // 2
+    mid = np.take_along_axis(srt, lo[..., None], -1) + np.take_along_axis(srt, hi[..., None], -1)
+    return np.where(cnt > 0, mid[..., 0] / 2, np.nan)
+
+
 def _base(mag: F64, nominal: float) -> F64:
     """Per-unit base per window: the nominal, else the median of the first quarter."""
     if nominal > 0:
         return np.full(mag.shape[0], nominal)
-    quarter = max(1, mag.shape[1] // 4)
-    # np.nanmedian goes through masked arrays (~0.5 ms a call): sort instead, NaN last.
-    srt = np.sort(mag[:, :quarter], axis=1)
-    cnt = np.count_nonzero(~np.isnan(srt), axis=1)
-    rows = np.arange(srt.shape[0])
-    lo, hi = np.maximum(cnt - 1, 0) // 2, np.maximum(cnt, 1) // 2
-    base = np.where(cnt > 0, (srt[rows, lo] + srt[rows, hi]) / 2, np.nan)
+    base = _pre(mag)
     return np.where(base > 0, base, np.nan)
 
 
@@ -228,7 +241,11 @@ _COLS = {
         )
     ],
     "fracs": [FEATURE_INDEX[k] for k in ("bad_quality_frac", "missing_frac", "nan_frac")],
+    "v_rel": [FEATURE_INDEX[k] for k in ("v_rel_min", "v_rel_max", "v_rel_last")],
+    "f_rel": [FEATURE_INDEX[k] for k in ("freq_rel_min_hz", "freq_rel_max_hz", "freq_rel_last_hz")],
 }
+_V_STATS = [FEATURE_INDEX[k] for k in ("v_pu_min", "v_pu_max", "v_pu_last")]
+_F_STATS = [FEATURE_INDEX[k] for k in ("freq_dev_min_hz", "freq_dev_max_hz", "freq_dev_last_hz")]
 
 
 def _reduce(s: dict[str, F64]) -> F64:
@@ -249,6 +266,10 @@ def _reduce(s: dict[str, F64]) -> F64:
         np.add.reduce(np.stack([s[k] for k in _FRACS]), axis=2).T / s["bad"].shape[1]
     )
     out[:, FEATURE_INDEX["rocof_fit_hz_s"]] = _slope(s["t_s"], s["freq_dev_hz"])
+    pre = _pre(spread[[0, 2]])  # (2, n): voltage and frequency before the event
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, _COLS["v_rel"]] = out[:, _V_STATS] / pre[0][:, None]
+    out[:, _COLS["f_rel"]] = out[:, _F_STATS] - pre[1][:, None]
     return out
 
 

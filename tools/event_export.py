@@ -1,0 +1,270 @@
+"""Export, check, evaluate and publish the event models (called by ``train_events.py``)."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from argparse import Namespace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import skl2onnx
+import sklearn
+from event_cards import write_card
+from event_metrics import AlarmStats, class_report
+from iforest_onnx import convert
+from scenarios.dataset import WindowSet
+from scenarios.spec import KINDS
+from skl2onnx import to_onnx
+
+from edgepipe.core import Severity
+from edgepipe.inference.loader import load_model
+from edgepipe.inference.manifest import (
+    Explain,
+    ModelKind,
+    ModelSpec,
+    SelfCheck,
+    read_manifest,
+    write_manifest,
+)
+from edgepipe.pipeline.features import FEATURE_NAMES
+
+CLF, ANOM = "pmu_event", "pmu_anomaly"
+VERSION = "1.0.0"
+CLF_RAISE, CLF_CLEAR = 0.6, 0.3
+ANOM_MARGIN, ANOM_HYST = 0.02, 0.06  # raise above the worst training-normal score
+
+
+def session(data: bytes) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def latency_us(sess: ort.InferenceSession, out: str, x: np.ndarray, reps: int = 2000) -> float:
+    """Median µs of one ``run`` at batch 1."""
+    row = np.ascontiguousarray(x[:1])
+    name = sess.get_inputs()[0].name
+    for _ in range(100):
+        sess.run([out], {name: row})
+    t = np.empty(reps)
+    for i in range(reps):
+        t0 = time.perf_counter_ns()
+        sess.run([out], {name: row})
+        t[i] = time.perf_counter_ns() - t0
+    return float(np.median(t)) / 1e3
+
+
+def export_classifier(clf: Any, n: int) -> bytes:
+    onx = to_onnx(
+        clf,
+        np.zeros((1, n), dtype=np.float32),
+        options={id(clf): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    onx.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    return bytes(onx.SerializeToString())
+
+
+def clf_parity(clf: Any, sess: ort.InferenceSession, x: np.ndarray) -> float:
+    label, proba = sess.run(["label", "probabilities"], {"X": x})
+    if not np.array_equal(label, clf.predict(x)):
+        raise SystemExit("parity: onnxruntime labels differ from sklearn")
+    gap = float(np.max(np.abs(proba - clf.predict_proba(x))))
+    if gap > 1e-5:
+        raise SystemExit(f"parity: probabilities differ by {gap:.3g} > 1e-5")
+    return gap
+
+
+def anom_parity(iforest: Any, sess: ort.InferenceSession, x: np.ndarray) -> float:
+    gap = float(np.max(np.abs(sess.run(["score"], {"X": x})[0][:, 0] + iforest.score_samples(x))))
+    if gap > 1e-5:
+        raise SystemExit(f"parity: anomaly scores differ by {gap:.3g} > 1e-5")
+    return gap
+
+
+def _hash(ws: WindowSet, features: tuple[str, ...]) -> str:
+    h = hashlib.sha256(repr(features).encode())
+    h.update(np.ascontiguousarray(ws.x).tobytes())
+    h.update(ws.y.tobytes())
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skl2onnx": skl2onnx.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": ort.__version__,
+    }
+
+
+def _explain(x: np.ndarray, y: np.ndarray) -> Explain:
+    normal = x[y == 0]
+    mean, scale = normal.mean(axis=0), np.maximum(normal.std(axis=0), 1e-6)
+    # How far event windows sit from normal ones, per feature: a cheap global importance.
+    sep = np.abs((x[y != 0].mean(axis=0) - mean) / scale) if (y != 0).any() else np.ones_like(mean)
+    imp = sep / sep.sum()
+    return Explain(*(tuple(float(v) for v in a) for a in (imp, mean, scale)))
+
+
+def _spec(
+    name: str, data: bytes, kind: ModelKind, features: tuple[str, ...], **kw: Any
+) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        version=VERSION,
+        file=f"{name}.onnx",
+        sha256=hashlib.sha256(data).hexdigest(),
+        kind=kind,
+        features=features,
+        input_name="X",
+        input_shape=(None, len(features)),
+        created_with=_versions(),
+        **kw,
+    )
+
+
+def _evaluate(
+    ws: WindowSet, cols: list[int], sessions: dict[str, Any], th: dict[str, tuple[float, float]]
+) -> dict[str, Any]:
+    x = ws.x[:, cols]
+    proba = sessions[CLF].run(["probabilities"], {"X": x})[0]
+    anom = sessions[ANOM].run(["score"], {"X": x})[0][:, 0]
+    fault = proba[:, KINDS.index("fault")]
+    table, summary = class_report(ws.y, proba.argmax(axis=1))
+    out: dict[str, Any] = {"table": table, **summary}
+    normal = ws.take(ws.kind == 0)
+    for name, score, kinds in (
+        (CLF, fault, {KINDS.index("fault")}),
+        (ANOM, anom, set(range(1, len(KINDS)))),
+    ):
+        stats = AlarmStats()
+        stats.add_normal(normal, score[ws.kind == 0], *th[name])
+        stats.add_events(ws.take(ws.kind != 0), score[ws.kind != 0], *th[name], kinds)
+        out[name] = stats
+    return out
+
+
+def export_models(
+    clf: Any,
+    iforest: Any,
+    *,
+    train: WindowSet,
+    test_bus: WindowSet,
+    grid: WindowSet,
+    args: Namespace,
+    features: tuple[str, ...],
+) -> dict[str, list[str]]:
+    cols = [FEATURE_NAMES.index(f) for f in features]
+    x_train = train.x[:, cols]
+    clf_data = export_classifier(clf, len(cols))
+    anom_onx = convert(iforest)
+    anom_data = anom_onx.SerializeToString()
+    sessions = {CLF: session(clf_data), ANOM: session(anom_data)}
+    x_check = grid.x[:, cols][:: max(1, len(grid.y) // 20_000)]
+    gaps = {
+        CLF: clf_parity(clf, sessions[CLF], x_check),
+        ANOM: anom_parity(iforest, sessions[ANOM], x_check),
+    }
+    normal_scores = sessions[ANOM].run(["score"], {"X": x_train[train.y == 0]})[0][:, 0]
+    a_raise = float(normal_scores.max()) + ANOM_MARGIN
+    th = {CLF: (CLF_RAISE, CLF_CLEAR), ANOM: (a_raise, a_raise - ANOM_HYST)}
+    stock = session(
+        to_onnx(iforest, x_check[:1], target_opset={"": 17, "ai.onnx.ml": 3}).SerializeToString()
+    )
+    lat = {
+        CLF: latency_us(sessions[CLF], "probabilities", x_check),
+        ANOM: latency_us(sessions[ANOM], "score", x_check),
+        "stock": latency_us(stock, stock.get_outputs()[-1].name, x_check, reps=300),
+    }
+    pick = np.concatenate([np.flatnonzero(grid.y == k)[:2] for k in range(len(KINDS))])
+    check_x = grid.x[pick][:, cols]
+    explain = _explain(x_train, train.y)
+    data_sha = _hash(train, features)
+    specs = [
+        _spec(
+            CLF,
+            clf_data,
+            ModelKind.CLASSIFIER,
+            features,
+            outputs=("label", "probabilities"),
+            score_output="probabilities",
+            classes=KINDS,
+            positive_class="fault",
+            raise_at=CLF_RAISE,
+            clear_at=CLF_CLEAR,
+            alert_kind="pmu_fault",
+            severity=Severity.CRITICAL,
+            training_data_sha256=data_sha,
+            explain=explain,
+            self_check=SelfCheck(
+                tuple(tuple(float(v) for v in r) for r in check_x),
+                tuple(
+                    float(v)
+                    for v in sessions[CLF].run(["probabilities"], {"X": check_x})[0][
+                        :, KINDS.index("fault")
+                    ]
+                ),
+            ),
+        ),
+        _spec(
+            ANOM,
+            anom_data,
+            ModelKind.ANOMALY,
+            features,
+            outputs=("score",),
+            score_output="score",
+            classes=(),
+            positive_class="",
+            raise_at=a_raise,
+            clear_at=a_raise - ANOM_HYST,
+            alert_kind="pmu_anomaly",
+            severity=Severity.WARNING,
+            training_data_sha256=data_sha,
+            explain=explain,
+            self_check=SelfCheck(
+                tuple(tuple(float(v) for v in r) for r in check_x),
+                tuple(float(v) for v in sessions[ANOM].run(["score"], {"X": check_x})[0][:, 0]),
+            ),
+        ),
+    ]
+    md: Path = args.models_dir
+    md.mkdir(parents=True, exist_ok=True)
+    (md / f"{CLF}.onnx").write_bytes(clf_data)
+    (md / f"{ANOM}.onnx").write_bytes(anom_data)
+    try:
+        others = [s for n, s in read_manifest(md).items() if n not in (CLF, ANOM)]
+    except Exception:  # no manifest yet, or a broken one: ours replaces it
+        others = []
+    write_manifest(md, [*others, *specs])
+    fixed = x_check[:: max(1, len(x_check) // 400)]
+    np.savez_compressed(
+        md / f"{CLF}.parity.npz", x=fixed, proba=clf.predict_proba(fixed), label=clf.predict(fixed)
+    )
+    np.savez_compressed(md / f"{ANOM}.parity.npz", x=fixed, score=-iforest.score_samples(fixed))
+    for spec in specs:
+        load_model(md, spec.name)  # the service's own checks, end to end
+    results = {
+        "held-out buses": _evaluate(test_bus, cols, sessions, th),
+        "held-out grid (kundur)": _evaluate(grid, cols, sessions, th),
+    }
+    facts = {}
+    for spec in specs:
+        facts[spec.name] = write_card(
+            md / "cards" / f"{spec.name}.md",
+            spec,
+            results,
+            train=train,
+            gap=gaps[spec.name],
+            latency=lat,
+            th=th[spec.name],
+        )
+    return facts

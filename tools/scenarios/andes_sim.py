@@ -1,0 +1,140 @@
+"""Run one ``ScenarioSpec`` in ANDES; the only module of the project that imports ``andes``.
+
+Loads are constant impedance in the dynamic simulation (ANDES default ``pq2z``), so a
+load change is an ``Alter`` of the load's ``Req``/``Xeq`` (a factor f on ``Req`` is a
+factor 1/f on its power). Returns the bus voltage magnitudes (pu of the bus base) and
+angles (rad, in the frame rotating at nominal frequency) sampled at 60 frames/s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import andes
+import numpy as np
+import numpy.typing as npt
+
+from scenarios.spec import CASES, RATE_HZ, Devices, ScenarioSpec
+
+andes.config_logger(stream_level=50)
+F64 = npt.NDArray[np.float64]
+
+
+class SimulationFailedError(RuntimeError):
+    """ANDES stopped early (divergence or loss of synchronism): the scenario is skipped."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trajectory:
+    t_s: F64  # (T,) frame times
+    v_pu: F64  # (T, buses)
+    ang_rad: F64  # (T, buses)
+    buses: tuple[int, ...]
+    vn_kv: tuple[float, ...]
+
+
+def _load(case: str) -> Any:
+    ss = andes.load(andes.get_case(CASES[case]), setup=False, no_output=True, default_config=True)
+    return ss
+
+
+@cache
+def devices(case: str) -> Devices:
+    ss = _load(case)
+    ss.setup()
+    return Devices(
+        buses=tuple(int(b) for b in ss.Bus.idx.v),
+        lines=tuple(ss.Line.idx.v),
+        gens=tuple(ss.GENROU.idx.v),
+        loads=tuple(ss.PQ.idx.v),
+    )
+
+
+def _alter(ss: Any, load: str, t: float, factor: float) -> None:
+    # Req and Xeq both divided by the factor: P and Q of the load scale by ``factor``.
+    for src in ("Req", "Xeq"):
+        ss.add(
+            "Alter",
+            {
+                "model": "PQ",
+                "dev": load,
+                "src": src,
+                "attr": "v",
+                "t": t,
+                "method": "/",
+                "amount": factor,
+            },
+        )
+
+
+def _oscillation(ss: Any, spec: ScenarioSpec) -> None:
+    """A load modulated as a decaying sine (10 steps per period): a forced, poorly damped
+    oscillation of the grid around it."""
+    p = spec.params
+    w = 2 * np.pi * p["freq_hz"]
+    step = 1.0 / (10 * p["freq_hz"])
+    times = np.arange(spec.start_s, spec.end_s, step)
+    tau = times - spec.start_s
+    level = 1 + p["amplitude"] * np.exp(-p["damping"] * w * tau) * np.sin(w * tau)
+    level = np.append(level, 1.0)  # back to the base load at the end
+    times = np.append(times, spec.end_s)
+    prev = 1.0
+    for t, lv in zip(times, level, strict=True):
+        _alter(ss, p["load"], float(t), float(lv / prev))
+        prev = float(lv)
+
+
+def _add_event(ss: Any, spec: ScenarioSpec) -> None:
+    p = spec.params
+    for load, t, factor in p["fluctuation"]:
+        if not spec.start_s - 1.0 < t < spec.end_s + 1.0:  # keep the event itself clean
+            _alter(ss, load, t, factor)
+    if spec.kind == "fault":
+        ss.add(
+            "Fault",
+            {"bus": p["bus"], "tf": spec.start_s, "tc": spec.end_s, "rf": p["rf"], "xf": p["xf"]},
+        )
+    elif spec.kind == "line_trip":
+        ss.add("Toggle", {"model": "Line", "dev": p["line"], "t": spec.start_s})
+    elif spec.kind == "gen_trip":
+        ss.add("Toggle", {"model": "GENROU", "dev": p["gen"], "t": spec.start_s})
+    elif spec.kind == "load_step":
+        _alter(ss, p["load"], spec.start_s, p["factor"])
+    elif spec.kind == "oscillation":
+        _oscillation(ss, spec)
+
+
+def simulate(spec: ScenarioSpec) -> Trajectory:
+    """Time-domain simulation of ``spec``; raises ``SimulationFailed`` if it stops early."""
+    ss = _load(spec.case)
+    if ss.Toggle.n:  # the cases ship with a scripted trip of their own: disable it
+        ss.Toggle.u.v[:] = [0] * ss.Toggle.n
+    _add_event(ss, spec)
+    ss.setup()
+    for model in (ss.PQ, ss.PV):
+        for attr in ("p0", "q0") if model is ss.PQ else ("p0",):
+            getattr(model, attr).v[:] *= spec.loading
+    if not ss.PFlow.run() or not ss.PFlow.converged:
+        raise SimulationFailedError(f"{spec.sid}: power flow did not converge")
+    ss.TDS.config.tf = spec.duration_s
+    ss.TDS.config.tstep = 1 / RATE_HZ
+    ss.TDS.config.no_tqdm = 1
+    ss.TDS.config.criteria = 0  # keep going through large angle swings (gen trips)
+    ss.TDS.run()
+    t = np.asarray(ss.dae.ts.t)
+    if t[-1] < spec.duration_s - 1e-6:
+        raise SimulationFailedError(f"{spec.sid}: TDS stopped at {t[-1]:.3f} s")
+    frames = np.arange(round(spec.duration_s * RATE_HZ) + 1) / RATE_HZ
+    y = np.asarray(ss.dae.ts.y)
+    # Events fall between frames, so each frame time has one value: take the last sample
+    # at or before it (the ANDES grid holds every frame time).
+    idx = np.searchsorted(t, frames + 1e-9, side="right") - 1
+    v = y[idx][:, ss.Bus.v.a]
+    a = np.unwrap(y[idx][:, ss.Bus.a.a], axis=0)
+    if not (np.isfinite(v).all() and np.isfinite(a).all()):
+        raise SimulationFailedError(f"{spec.sid}: non-finite result")
+    return Trajectory(
+        frames, v, a, tuple(int(b) for b in ss.Bus.idx.v), tuple(float(x) for x in ss.Bus.Vn.v)
+    )
