@@ -78,7 +78,9 @@ class PahoConnection:
                 if password_file is None:
                     raise ConfigError("systemd credential missing", key="password_credential")
             client.username_pw_set(cfg.username, _read_password(password_file))
-        client.max_inflight_messages_set(cfg.max_inflight)
+        # No window in paho: it rescans every queued message on each PUBACK (O(n) per
+        # acknowledgement). The caller bounds what is in flight (``max_inflight``).
+        client.max_inflight_messages_set(0)
         if cfg.tls is not None:
             try:
                 client.tls_set(

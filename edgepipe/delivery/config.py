@@ -35,7 +35,8 @@ class BrokerConfig:
     ``password_file`` or ``password_credential`` (the name of a systemd credential,
     ``LoadCredential=<name>:...``, read from ``$CREDENTIALS_DIRECTORY/<name>``) holds the
     password; it is read when connecting and never logged. ``max_inflight``: QoS 1
-    messages awaiting PUBACK at once (paho's window; MQTT 5.0 §4.9 Receive Maximum).
+    messages awaiting PUBACK at once on this connection (MQTT 5.0 §4.9 flow control),
+    kept by the forwarder; paho's own window is off (it rescans its queue per PUBACK).
     ``keepalive`` (s) also bounds how late the broker notices a dead publisher and sends
     its Last Will (MQTT 5.0 §3.1.2.10: 1.5 x keepalive).
     """

@@ -330,7 +330,8 @@ class Forwarder:
     def _send_some(self, dest: int) -> int:
         """Send live rows, then paced backlog rows, while the window has room."""
         sent = 0
-        room = self.config.max_inflight - len(self._inflight)
+        limit = min(self.config.max_inflight, self.destinations[dest].publisher.config.max_inflight)
+        room = limit - len(self._inflight)
         while room > 0 and self._live:
             row = self._live.popleft()
             if self._is_sent(row.seq) or not self._backlog.is_live(row):

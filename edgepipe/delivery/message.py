@@ -54,14 +54,21 @@ _RFC3339 = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=1024)
+def _seconds_text(sec: int) -> str:
+    # Cached: an alert carries four times, mostly within the same second, and the
+    # calendar arithmetic is most of the cost of encoding an alert.
+    dt = _EPOCH + timedelta(seconds=sec)
+    # strftime("%Y") does not zero-pad years below 1000 on every libc.
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+    )
+
+
 def format_rfc3339_ns(t_ns: int) -> str:
     """``2026-11-26T12:00:00.016666667Z``: UTC, fraction trimmed to 0/3/6/9 digits."""
     sec, frac = divmod(int(t_ns), _NS)
-    dt = _EPOCH + timedelta(seconds=sec)
-    # strftime("%Y") does not zero-pad years below 1000 on every libc.
-    text = (
-        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
-    )
+    text = _seconds_text(sec)
     if frac == 0:
         return text + "Z"
     if frac % 1_000_000 == 0:

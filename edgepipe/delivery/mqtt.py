@@ -17,6 +17,7 @@ __all__ = ["BrokerConfig", "MqttPublisher", "TlsConfig"]
 
 import asyncio
 import functools
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,12 +38,30 @@ _log = structlog.get_logger()
 QOS_AT_LEAST_ONCE = 1
 
 
+class _FixedProperties(Properties):
+    """Properties that never change once built, packed once.
+
+    paho packs the properties of every PUBLISH anew, and building and packing them costs
+    more than the rest of a publish; every message of ours carries the same ones.
+    """
+
+    _packed: bytes | None = None
+
+    def pack(self) -> bytes:
+        if self._packed is None:
+            object.__setattr__(self, "_packed", super().pack())  # type: ignore[no-untyped-call]
+        assert self._packed is not None
+        return self._packed
+
+
+@functools.cache
 def _properties(packet: int) -> Properties:
     """PUBLISH/Will properties (MQTT 5.0 §3.3.2.3): UTF-8 JSON, schema version.
 
-    No Message Expiry Interval: a retained alert state must outlive any outage.
+    No Message Expiry Interval: a retained alert state must outlive any outage. Shared by
+    every message: paho only reads them.
     """
-    props = Properties(packet)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
+    props = _FixedProperties(packet)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
     props.PayloadFormatIndicator = 1  # §3.3.2.3.2: the payload is UTF-8
     props.ContentType = CONTENT_TYPE
     props.UserProperty = [("schema_version", SCHEMA_VERSION)]
@@ -58,6 +77,11 @@ class MqttPublisher(PahoConnection):
         self.status_topic = status_topic(site)
         self._clock = clock
         self._pending: dict[int, asyncio.Future[None]] = {}
+        # PUBACKs cross from paho's thread in batches: one loop wake-up per batch, not per
+        # message, is what lets a backlog drain at thousands of messages per second.
+        self._acks: list[tuple[int, bool, str]] = []
+        self._acks_lock = threading.Lock()
+        self._acks_scheduled = False
         self.published = 0  # PUBACKs received for alerts and status
         self.failed = 0  # publishes that raised DeliveryError
 
@@ -133,7 +157,20 @@ class MqttPublisher(PahoConnection):
         reason: ReasonCode,
         _props: Properties,
     ) -> None:
-        self._call(self._acked, mid, reason.is_failure, str(reason))
+        failure = reason.is_failure
+        with self._acks_lock:
+            self._acks.append((mid, failure, str(reason) if failure else ""))
+            if self._acks_scheduled:
+                return
+            self._acks_scheduled = True
+        self._call(self._drain_acks)
+
+    def _drain_acks(self) -> None:
+        with self._acks_lock:
+            acks, self._acks = self._acks, []
+            self._acks_scheduled = False
+        for mid, failure, reason in acks:
+            self._acked(mid, failure, reason)
 
     def _acked(self, mid: int, failure: bool, reason: str) -> None:
         fut = self._pending.pop(mid, None)
