@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from edgepipe.core import Alert, AlertState, Severity, SystemClock
+from edgepipe.core import Alert, AlertState, DeliveryError, Severity, SystemClock
 from edgepipe.delivery import (
     BrokerConfig,
     Destination,
@@ -167,12 +167,17 @@ async def test_drops_are_reported_once_delivery_works_again(tmp_path: Path) -> N
             dropped = fw.outbox.stats.dropped["info"]
             assert dropped > 150
             broker.start()
-            async with subscriber(broker, f"edgepipe/{SITE}/health/outbox_drops") as sub:
+            async with (
+                subscriber(broker, f"edgepipe/{SITE}/health/outbox_drops") as sub,
+                subscriber(broker, f"edgepipe/{SITE}/alerts/B1/k") as critical,
+            ):
                 report = json.loads((await sub.receive(5.0)).payload)
                 assert report["detail"]["dropped"] == {"info": dropped}
                 assert await fw.drain(5.0)
-                with pytest.raises(Exception, match="no message"):
+                with pytest.raises(DeliveryError, match="no message"):
                     await sub.receive(0.5)  # reported once
+                # The critical alert survived (live, or retained if it came first).
+                assert json.loads((await critical.receive(3.0)).payload)["id"] == "fw-999"
 
 
 async def test_status_is_retained_with_outbox_depth_and_oldest_age(tmp_path: Path) -> None:

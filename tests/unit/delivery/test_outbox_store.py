@@ -143,7 +143,7 @@ def test_a_file_that_is_not_a_database_is_moved_aside(tmp_path: Path, clock: Vir
     assert event["log_level"] == "error" and event["moved_to"] == str(moved[0])
 
 
-def test_a_damaged_database_is_moved_aside_while_running(
+def test_a_damaged_database_is_found_at_open_and_moved_aside(
     tmp_path: Path, clock: VirtualClock
 ) -> None:
     ob = outbox(tmp_path, clock, synchronous="normal")
