@@ -45,9 +45,16 @@ bench: $(VENV)/.test
 	$(BIN)/python tools/bench_e2e.py
 	$(BIN)/python tools/bench_replay.py
 
-models: $(VENV)/.test
+$(VENV)/.andes: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[andes]'
+	touch $@
+
+models: $(VENV)/.test $(VENV)/.andes
 	$(BIN)/python tools/train_starter.py
 	$(BIN)/python tools/train_transformer_anomaly.py  # after the starter: it merges into the manifest
+	rm -rf data/scenarios  # from scratch: ANDES scenarios (~25 min on 2 cores), then the event models
+	$(BIN)/python tools/scenarios/generate.py --out data/scenarios --jobs 2
+	$(BIN)/python tools/train_events.py --data data/scenarios  # merges into the manifest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info
