@@ -29,6 +29,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import sqlite3
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -48,6 +49,8 @@ _log = structlog.get_logger()
 T = TypeVar("T")
 _NS = 1_000_000_000
 _READ_BATCH = 1024
+#: Pause before retrying after the outbox file failed to read or write.
+RETRY_S = 0.5
 
 
 @dataclass(slots=True)
@@ -199,8 +202,12 @@ class Forwarder:
         }
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` in the outbox thread; a failing disk becomes ``DeliveryError``."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db_exec, functools.partial(fn, *args))
+        try:
+            return await loop.run_in_executor(self._db_exec, functools.partial(fn, *args))
+        except sqlite3.Error as exc:
+            raise DeliveryError(f"outbox {self.outbox.path}: {exc}") from exc
 
     # -- committing ------------------------------------------------------------------------
     async def _committer(self) -> None:
@@ -212,7 +219,18 @@ class Forwarder:
                 del self._buffer[: len(batch)]
                 dels, self._deletes = self._deletes, []
                 report, self._want_report = self._want_report, False
-                rows, extra = await self._db(self._commit, batch, dels, report)
+                try:
+                    rows, extra = await self._db(self._commit, batch, dels, report)
+                except DeliveryError as exc:
+                    # An I/O error of the disk: keep everything in memory (bounded by
+                    # max_pending) and try again; the service keeps running.
+                    self._buffer[:0] = batch
+                    self._deletes[:0] = dels
+                    self._want_report = self._want_report or report
+                    _log.error("outbox_write_failed", error=str(exc), retry_s=RETRY_S,
+                               buffered=len(self._buffer))  # fmt: skip
+                    await asyncio.sleep(RETRY_S)
+                    continue
                 self._after_commit(rows + extra, dels)
 
     def _commit(
@@ -292,12 +310,17 @@ class Forwarder:
                 self._stalled = False
                 if self.pending:
                     self._enter_backlog("destination available")
-            if self._backlog.active and not self._backlog.started:
-                await self._start_backlog()
-                continue
-            sent = self._send_some(dest)
-            if self._backlog.started and not self._backlog.rows:
-                await self._read_backlog()
+            try:
+                if self._backlog.active and not self._backlog.started:
+                    await self._start_backlog()
+                    continue
+                sent = self._send_some(dest)
+                if self._backlog.started and not self._backlog.rows:
+                    await self._read_backlog()
+                    continue
+            except DeliveryError as exc:
+                _log.error("outbox_read_failed", error=str(exc), retry_s=RETRY_S)
+                await asyncio.sleep(RETRY_S)
                 continue
             if sent == 0:
                 await self._wait_send(0.01 if self._backlog.active else 0.25)
@@ -415,7 +438,11 @@ class Forwarder:
         """Retained status on every connected destination: outbox depth and oldest age."""
         while True:
             await asyncio.sleep(self.config.status_interval_s)
-            oldest = await self._db(self.outbox.oldest_created_ns)
+            try:
+                oldest = await self._db(self.outbox.oldest_created_ns)
+            except DeliveryError as exc:
+                _log.error("outbox_read_failed", error=str(exc))
+                oldest = None
             age = 0.0 if oldest is None else max(0, self._clock.time_ns() - oldest) / _NS
             detail = {
                 "outbox_depth": self.pending,
