@@ -99,7 +99,7 @@ class Forwarder:
         self._on_delivered = on_delivered  # and (seq, destination) acknowledged
         self.stats = ForwarderStats()
         self._db_exec = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="outbox")
-        self._buffer: list[NewMessage] = []
+        self._buffer: deque[NewMessage] = deque()
         self._deletes: list[int] = []
         self._live: deque[OutboxMessage] = deque()
         self._inflight: dict[int, _Flight] = {}
@@ -140,7 +140,7 @@ class Forwarder:
     def _queue(self, message: NewMessage) -> None:
         if len(self._buffer) >= self._max_pending:
             # Only when the disk stalls for seconds: counted and logged, never silent.
-            lost = self._buffer.pop(0)
+            lost = self._buffer.popleft()
             self.stats.dropped_unbuffered += 1
             _log.error("alert_dropped", id=lost.key, reason="outbox commit stalled",
                        max_pending=self._max_pending)  # fmt: skip
@@ -215,8 +215,8 @@ class Forwarder:
             await self._commit_wake.wait()
             self._commit_wake.clear()
             while self._buffer or self._deletes or self._want_report:
-                batch = self._buffer[: self.config.batch_max]
-                del self._buffer[: len(batch)]
+                take = min(len(self._buffer), self.config.batch_max)
+                batch = [self._buffer.popleft() for _ in range(take)]
                 dels, self._deletes = self._deletes, []
                 report, self._want_report = self._want_report, False
                 try:
@@ -224,7 +224,7 @@ class Forwarder:
                 except DeliveryError as exc:
                     # An I/O error of the disk: keep everything in memory (bounded by
                     # max_pending) and try again; the service keeps running.
-                    self._buffer[:0] = batch
+                    self._buffer.extendleft(reversed(batch))
                     self._deletes[:0] = dels
                     self._want_report = self._want_report or report
                     _log.error("outbox_write_failed", error=str(exc), retry_s=RETRY_S,
