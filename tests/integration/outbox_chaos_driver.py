@@ -67,7 +67,7 @@ def delivered(seq: int, destination: str) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     clock = SystemClock()
-    cfg = OutboxConfig(path=args.outbox, drain_rate=3000.0, status_interval_s=1.0, down_hold_s=0.5)
+    cfg = OutboxConfig(path=args.outbox, drain_rate=1000.0, status_interval_s=1.0, down_hold_s=0.5)
     chain = [
         Destination(name, MqttPublisher(broker(port, name), SITE, clock))
         for name, port in (("local", args.local), ("regional", args.regional))

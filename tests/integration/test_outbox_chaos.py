@@ -10,7 +10,10 @@ every duplicate follows a failure.
 
 The subscribers keep persistent sessions (MQTT 5 Session Expiry) on brokers that save
 their state every second, so a message a broker acknowledged while a subscriber was
-reconnecting still reaches it.
+reconnecting still reaches it. What no publisher can prevent: a broker SIGKILLed after
+its PUBACK but before it wrote the message to its subscribers loses it (mosquitto saves
+state only every ``autosave_interval``). The backlog is drained at 1,000/s here so the
+subscribers keep up and that window stays small; at 3,000/s it was hit once in ~15 runs.
 """
 
 from __future__ import annotations
