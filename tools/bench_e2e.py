@@ -4,7 +4,7 @@ The PMU simulator and mosquitto run in their own processes; only the edgepipe pr
 measured: CPU use (share of one core) over the measuring period, peak RSS, and the rows
 and windows it processed (to show it kept up).
 
-Usage: python tools/bench_e2e.py [--pmus 50] [--rate 60] [--seconds 30] [--hop 3]
+Usage: python tools/bench_e2e.py [--pmus 50] [--rate 60] [--seconds 30] [--hop 3] [--models M ...]
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from edgepipe.delivery.broker import MosquittoBroker, free_port
 EDGEPIPE = [sys.executable, "-m", "edgepipe.app.cli"]
 
 
-def config_text(pmu_port: int, mqtt_port: int, length: int, hop: int) -> str:
+def config_text(
+    pmu_port: int, mqtt_port: int, length: int, hop: int, models: tuple[str, ...] = ("pmu_fault",)
+) -> str:
     return f"""
 site = "bench"
 [logging]
@@ -41,6 +43,8 @@ quiet_periods = 60
 [windows]
 length = {length}
 hop = {hop}
+[models]
+enabled = {json.dumps(list(models))}
 [mqtt]
 port = {mqtt_port}
 """
@@ -62,6 +66,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--length", type=int, default=30)
     ap.add_argument("--hop", type=int, default=3)
+    ap.add_argument("--models", nargs="*", default=["pmu_fault"], help="[models] enabled")
     args = ap.parse_args()
 
     pmu_port = free_port()
@@ -73,7 +78,9 @@ def main() -> int:
             stdout=subprocess.DEVNULL, env=env,
         )  # fmt: skip
         cfg = Path(tmp) / "bench.toml"
-        cfg.write_text(config_text(pmu_port, broker.port, args.length, args.hop))
+        cfg.write_text(
+            config_text(pmu_port, broker.port, args.length, args.hop, tuple(args.models))
+        )
         time.sleep(1.0)
         log_path = Path(tmp) / "edgepipe.log"
         with log_path.open("w") as log_file:
@@ -102,6 +109,7 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cpus, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
           f"python {sys.version.split()[0]}")  # fmt: skip
     print(f"load: {args.pmus} PMUs x {args.rate} frames/s, window {args.length}/hop {args.hop}")
+    print(f"models: {', '.join(args.models) or 'none'}")
     print(f"edgepipe CPU: {cpu * 100:.1f} % of one core over {t1 - t0:.1f} s")
     print(f"edgepipe peak RSS: {rss:.1f} MB")
     print(f"rows processed: {rows} (about {expected_rows:.0f} sent in {total:.0f} s)")

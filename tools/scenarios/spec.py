@@ -63,11 +63,16 @@ def _pick(rng: np.random.Generator, items: tuple[Any, ...]) -> Any:
 
 
 def _fluctuation(rng: np.random.Generator, dev: Devices, duration: float) -> list[Any]:
-    """Load fluctuation: every 0.5 s one random load moves by up to +-2 % (random walk)."""
+    """Load fluctuation: every 0.5 s one random load moves by up to +-2 % (random walk).
+
+    The step shrinks on cases with few loads (kundur has two, each half the system), so
+    that one step moves the whole system's load by a similar share on every case.
+    """
+    amp = 0.02 * min(1.0, float(np.sqrt(len(dev.loads) / 11)))
     steps = []
     for k in range(1, int(duration * 2)):
         load = _pick(rng, dev.loads)
-        steps.append([load, round(k * 0.5 + 0.25 / RATE_HZ, 6), float(rng.uniform(0.98, 1.02))])
+        steps.append([load, round(k * 0.5 + 0.25 / RATE_HZ, 6), float(rng.uniform(-amp, amp)) + 1])
     return steps
 
 
