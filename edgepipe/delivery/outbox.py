@@ -28,18 +28,23 @@ from __future__ import annotations
 __all__ = ["DropReport", "NewMessage", "Outbox", "OutboxMessage", "Priority"]
 
 import contextlib
-import enum
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
 
-from edgepipe.core import Clock, DeliveryError, Severity
+from edgepipe.core import Clock, DeliveryError
 from edgepipe.delivery.outbox_config import OutboxConfig
+from edgepipe.delivery.outbox_records import (
+    DropReport,
+    NewMessage,
+    OutboxMessage,
+    OutboxStats,
+    Priority,
+)
 
 _log = structlog.get_logger()
 T = TypeVar("T")
@@ -47,68 +52,6 @@ T = TypeVar("T")
 #: Bytes counted per row beyond topic and payload (row header, index entries).
 ROW_OVERHEAD = 64
 _NS = 1_000_000_000
-
-
-class Priority(enum.IntEnum):
-    """Drop order under pressure: lowest goes first."""
-
-    INFO = 0  # info alerts and health messages
-    WARNING = 1
-    CRITICAL = 2
-
-    @classmethod
-    def of(cls, severity: Severity) -> Priority:
-        return _BY_SEVERITY[Severity(severity)]
-
-
-_BY_SEVERITY = {
-    Severity.INFO: Priority.INFO,
-    Severity.WARNING: Priority.WARNING,
-    Severity.CRITICAL: Priority.CRITICAL,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    """A message to append: what to publish and how important it is."""
-
-    topic: str
-    payload: bytes
-    priority: Priority
-    created_ns: int
-    retain: bool = True
-    key: str = ""  # the alert id, for logs of drops
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxMessage:
-    """A committed row. ``seq`` orders rows: increasing in commit order, never reused."""
-
-    seq: int
-    topic: str
-    payload: bytes
-    priority: Priority
-    created_ns: int
-    retain: bool
-
-
-@dataclass(frozen=True, slots=True)
-class DropReport:
-    """Drops since the last report, per priority name, with the time span they cover."""
-
-    dropped: dict[str, int]
-    first_ns: int
-    last_ns: int
-
-
-@dataclass(slots=True)
-class OutboxStats:
-    appended: int = 0
-    deleted: int = 0
-    commits: int = 0
-    dropped: dict[str, int] = field(default_factory=lambda: {p.name.lower(): 0 for p in Priority})
-    full_retries: int = 0
-    corrupt_recoveries: int = 0
 
 
 _SCHEMA = """
@@ -122,6 +65,7 @@ CREATE TABLE IF NOT EXISTS messages (
     size INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_priority ON messages(priority, seq);
+CREATE INDEX IF NOT EXISTS messages_created ON messages(created_ns);
 CREATE TABLE IF NOT EXISTS drops (
     priority INTEGER PRIMARY KEY,
     count INTEGER NOT NULL,
@@ -147,6 +91,7 @@ class Outbox:
         self.depth = 0
         self.stats = OutboxStats()
         self._has_drops = False
+        self._next_age_check_ns = 0
 
     # -- lifecycle ---------------------------------------------------------------------
     def open(self) -> Outbox:
@@ -307,12 +252,15 @@ class Outbox:
 
     def _enforce_caps_in_txn(self) -> None:
         cfg = self.config
-        if cfg.max_age_s > 0:
-            cutoff = self._clock.time_ns() - int(cfg.max_age_s * _NS)
+        now = self._clock.time_ns()
+        # The age check runs at most once a second: during a long outage the file holds
+        # many rows and a commit every few milliseconds.
+        if cfg.max_age_s > 0 and now >= self._next_age_check_ns:
+            self._next_age_check_ns = now + _NS
             rows = self.db.execute(
                 "SELECT seq, priority, created_ns, size FROM messages "
-                "WHERE priority < ? AND created_ns < ? ORDER BY seq",
-                (int(Priority.CRITICAL), cutoff),
+                "WHERE created_ns < ? AND priority < ? ORDER BY seq",
+                (now - int(cfg.max_age_s * _NS), int(Priority.CRITICAL)),
             ).fetchall()
             self._drop_rows(rows, "max_age")
         if self.bytes > cfg.max_bytes:
