@@ -20,7 +20,8 @@ class CaptureConfig:
     lose of the open segment; ``max_bytes`` / ``max_age_s``: retention, the oldest closed
     segments are deleted beyond either, so recording never fills the disk;
     ``max_pending_rows``: rows held between flushes (beyond it the oldest are dropped,
-    counted and logged).
+    counted and logged); ``fsync``: push each flush to the disk, so a power loss (not only
+    a process crash) loses at most ``flush_s`` too.
     """
 
     dir: str = ""
@@ -31,6 +32,7 @@ class CaptureConfig:
     max_bytes: int = 1024 * _MIB
     max_age_s: float = 7 * 86400.0
     max_pending_rows: int = 1_000_000
+    fsync: bool = True
 
     def __post_init__(self) -> None:
         check(bool(self.dir) or not self.enabled, "dir", "required: the capture directory")

@@ -192,6 +192,8 @@ class CaptureWriter:
             seg = st.segment or self._open_segment(st, int(pending[0][0].times_ns[0]))
             seg.writer.write_batch(record)
             seg.file.flush()
+            if self.config.fsync:
+                os.fsync(seg.file.fileno())
             seg.bytes = seg.file.tell()
         except (OSError, pa.ArrowException, ValueError) as exc:
             self._write_failed(st.info.stream, exc, rows)
