@@ -70,7 +70,7 @@ class _Flight:
     dest: int
     deadline_ns: int
     gen: int
-    fut: asyncio.Future[None]
+    mid: int
 
 
 class Forwarder:
@@ -287,7 +287,8 @@ class Forwarder:
             self.chain.hold(dest, reason)
             for f in self._inflight.values():
                 if f.dest == dest:
-                    f.fut.cancel()  # never coming: free the publisher's table
+                    # Never coming: free the publisher's table.
+                    self.destinations[dest].publisher.forget(f.mid)
         self._gen += 1
         self._inflight.clear()
         self._enter_backlog(reason)
@@ -379,21 +380,18 @@ class Forwarder:
 
     def _send(self, dest: int, row: OutboxMessage) -> bool:
         pub = self.destinations[dest].publisher
+        done = functools.partial(self._acked, row.seq, self._gen, dest)
         try:
-            fut = pub.publish_nowait(row.topic, row.payload, retain=row.retain)
+            mid = pub.publish_then(row.topic, row.payload, retain=row.retain, done=done)
         except DeliveryError as exc:
             self._failed(row.seq, self._gen, dest, exc)
             return False
         deadline = self._clock.monotonic_ns() + int(pub.config.ack_timeout_s * _NS)
-        self._inflight[row.seq] = _Flight(dest, deadline, self._gen, fut)
-        fut.add_done_callback(functools.partial(self._acked, row.seq, self._gen, dest))
+        self._inflight[row.seq] = _Flight(dest, deadline, self._gen, mid)
         self.stats.sent += 1
         return True
 
-    def _acked(self, seq: int, gen: int, dest: int, fut: asyncio.Future[None]) -> None:
-        if fut.cancelled():
-            return
-        exc = fut.exception()
+    def _acked(self, seq: int, gen: int, dest: int, exc: DeliveryError | None) -> None:
         if exc is not None:
             self._failed(seq, gen, dest, exc)
             return

@@ -18,7 +18,7 @@ __all__ = ["BrokerConfig", "MqttPublisher", "TlsConfig"]
 import asyncio
 import functools
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -68,6 +68,19 @@ def _properties(packet: int) -> Properties:
     return props
 
 
+#: Called with None on PUBACK, or with the error that ended the wait.
+AckCallback = Callable[[DeliveryError | None], None]
+
+
+def _settle(fut: asyncio.Future[None], error: DeliveryError | None) -> None:
+    if fut.done():
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(error)
+
+
 class MqttPublisher(PahoConnection):
     """Publishes a site's alerts and its retained online/offline status to one broker."""
 
@@ -76,7 +89,7 @@ class MqttPublisher(PahoConnection):
         self.site = site
         self.status_topic = status_topic(site)
         self._clock = clock
-        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._pending: dict[int, AckCallback] = {}
         # PUBACKs cross from paho's thread in batches: one loop wake-up per batch, not per
         # message, is what lets a backlog drain at thousands of messages per second.
         self._acks: list[tuple[int, bool, str]] = []
@@ -173,24 +186,20 @@ class MqttPublisher(PahoConnection):
             self._acked(mid, failure, reason)
 
     def _acked(self, mid: int, failure: bool, reason: str) -> None:
-        fut = self._pending.pop(mid, None)
-        if fut is None or fut.done():
-            return  # the birth message, or a publish that already timed out
-        if failure:
-            fut.set_exception(DeliveryError(f"broker {self.where} rejected message: {reason}"))
-        else:
-            fut.set_result(None)
+        done = self._pending.pop(mid, None)
+        if done is None:
+            return  # the birth message, or a publish the caller gave up on
+        done(DeliveryError(f"broker {self.where} rejected message: {reason}") if failure else None)
 
     def _on_disconnect_loop(self, reason: str) -> None:
         pending, self._pending = self._pending, {}
-        for mid, fut in pending.items():
-            if not fut.done():
-                fut.set_exception(
-                    DeliveryError(
-                        f"connection to MQTT broker {self.where} lost before PUBACK "
-                        f"of mid {mid}: {reason}"
-                    )
+        for mid, done in pending.items():
+            done(
+                DeliveryError(
+                    f"connection to MQTT broker {self.where} lost before PUBACK "
+                    f"of mid {mid}: {reason}"
                 )
+            )
 
     async def _publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
         try:
@@ -201,14 +210,15 @@ class MqttPublisher(PahoConnection):
             raise
         self.published += 1
 
-    def publish_nowait(self, topic: str, payload: bytes, *, retain: bool) -> asyncio.Future[None]:
-        """Hand one QoS 1 PUBLISH to the connection; the future resolves on its PUBACK.
+    def publish_then(self, topic: str, payload: bytes, *, retain: bool, done: AckCallback) -> int:
+        """Hand one QoS 1 PUBLISH to the connection; ``done(None)`` on its PUBACK.
 
-        Calls made in a row go out in that order on the one connection (MQTT 5.0 §4.6),
-        which is how the forwarder keeps many messages in flight and still in order. The
-        future fails with ``DeliveryError`` on disconnect or a rejecting reason code; it
-        has no deadline of its own (the caller keeps one). Raises ``DeliveryError`` at
-        once when not connected.
+        ``done`` gets a ``DeliveryError`` instead on disconnect or a rejecting reason code;
+        it is called in the event loop, exactly once, unless :meth:`forget` comes first.
+        There is no deadline here (the caller keeps one). Calls made in a row go out in
+        that order on the one connection (MQTT 5.0 §4.6), which is how the forwarder keeps
+        many messages in flight and still in order. Returns the packet identifier.
+        Raises ``DeliveryError`` at once when not connected.
         """
         client = self._client
         if client is None or not client.is_connected():
@@ -227,16 +237,20 @@ class MqttPublisher(PahoConnection):
                 f"publish to {topic} via {self.where} failed: {mqtt.error_string(info.rc)}"
             )
         # on_publish reaches this loop through call_soon_threadsafe, so it cannot run
-        # before the future is registered: there is no await in between.
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending[info.mid] = fut
-        fut.add_done_callback(functools.partial(self._forget, info.mid))
-        return fut
+        # before ``done`` is registered: there is no await in between.
+        self._pending[info.mid] = done
+        return info.mid
 
-    def _forget(self, mid: int, fut: asyncio.Future[None]) -> None:
-        # A future cancelled or failed by the caller must not stay in the table.
-        if self._pending.get(mid) is fut:
-            del self._pending[mid]
+    def forget(self, mid: int) -> None:
+        """Stop waiting for the PUBACK of ``mid`` (its ``done`` will not be called)."""
+        self._pending.pop(mid, None)
+
+    def publish_nowait(self, topic: str, payload: bytes, *, retain: bool) -> asyncio.Future[None]:
+        """:meth:`publish_then` as a future; cancelling it forgets the message."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        mid = self.publish_then(topic, payload, retain=retain, done=functools.partial(_settle, fut))
+        fut.add_done_callback(lambda f: self.forget(mid) if f.cancelled() else None)
+        return fut
 
     async def _publish_once(self, topic: str, payload: bytes, retain: bool) -> None:
         fut = self.publish_nowait(topic, payload, retain=retain)

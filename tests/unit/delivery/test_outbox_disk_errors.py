@@ -30,7 +30,7 @@ def alert(n):
 
 async def main():
     clock = SystemClock()
-    cfg = OutboxConfig(path=sys.argv[1])
+    cfg = OutboxConfig(path=sys.argv[1], batch_max=50)  # the first batches fit
     fw = Forwarder(Outbox(cfg, clock), [], cfg, "d", clock)
     task = asyncio.create_task(fw.run())
     for n in range(1000):  # ~1.1 MB: beyond the 400 kB limit
