@@ -14,9 +14,9 @@ reconnecting still reaches it. What no publisher can prevent: a broker SIGKILLed
 its PUBACK but before it wrote the message to a subscriber loses it (mosquitto saves
 state only every ``autosave_interval``). Such alerts (every PUBACK of them came from a
 broker killed within 250 ms) are counted and printed, and must stay rare; seen once in
-~20 runs (64 alerts acknowledged by the local broker 9 ms before its SIGKILL). Any other missing alert fails the test, with the brokers
-that acknowledged it and the failure times. The backlog drains at 1,000/s so the
-subscribers keep up.
+~20 runs (64 alerts acknowledged by the local broker 9 ms before its SIGKILL). Any
+other missing alert fails the test, with the brokers that acknowledged it and the
+failure times. The backlog drains at 1,000/s so the subscribers keep up.
 """
 
 from __future__ import annotations
