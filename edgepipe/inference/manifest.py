@@ -118,16 +118,14 @@ class ModelSpec:
             "input": {"name": self.input_name, "shape": list(self.input_shape), "dtype": "float32"},
             "outputs": list(self.outputs),
             "score_output": self.score_output,
+            # Anomaly models have neither: omitted, as parse_manifest reads them as optional.
+            **({"classes": list(self.classes)} if self.classes else {}),
+            **({"positive_class": self.positive_class} if self.positive_class else {}),
             "thresholds": {"raise": self.raise_at, "clear": self.clear_at},
             "alert": {"kind": self.alert_kind, "severity": str(self.severity)},
             "training_data_sha256": self.training_data_sha256,
             "created_with": dict(self.created_with),
         }
-        # Anomaly models have neither: omitted, as parse_manifest reads them as optional.
-        if self.classes:
-            out["classes"] = list(self.classes)
-        if self.positive_class:
-            out["positive_class"] = self.positive_class
         if self.explain is not None:
             out["explain"] = {
                 "importance": list(self.explain.importance),

@@ -1,0 +1,88 @@
+"""The committed event models: parity with scikit-learn, service checks, a real fault.
+
+``models/pmu_event.parity.npz`` / ``pmu_anomaly.parity.npz`` hold feature rows and
+scikit-learn's answers, written by ``tools/train_events.py``; ``tests/data`` holds three
+PMUs of one ANDES kundur fault scenario (the grid case no model was trained on).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from edgepipe.inference import OnnxDetector, load_model
+from edgepipe.inference.loader import ModelStore
+from edgepipe.inference.manifest import parse_manifest
+from edgepipe.pipeline.features import pmu_features
+
+ROOT = Path(__file__).resolve().parents[3]
+MODELS = ROOT / "models"
+SAMPLE = ROOT / "tests" / "data" / "scenarios_sample.parquet"
+sys.path[:0] = [str(ROOT / "tools")]
+
+from scenarios.dataset import IGNORE, T0_NS, pmu_windows, shard_windows  # noqa: E402
+from scenarios.spec import KINDS  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["pmu_event", "pmu_anomaly"])
+def test_event_model_loads_with_every_check(name: str) -> None:
+    model = load_model(MODELS, name)  # sha256, features, graph, self-check
+    assert model.spec.features[0] == "v_rel_min"
+
+
+def test_event_classifier_matches_sklearn() -> None:
+    model = load_model(MODELS, "pmu_event")
+    with np.load(MODELS / "pmu_event.parity.npz") as z:
+        x, proba, label = z["x"], z["proba"], z["label"]
+    got_label, got_proba = model.session.run(["label", "probabilities"], {"X": x})
+    assert np.array_equal(got_label, label)
+    assert np.max(np.abs(got_proba - proba)) <= 1e-5
+    assert len(np.unique(label)) >= 3  # the fixed rows exercise several classes
+
+
+def test_anomaly_graph_matches_sklearn_and_is_one_tree_ensemble() -> None:
+    model = load_model(MODELS, "pmu_anomaly")
+    with np.load(MODELS / "pmu_anomaly.parity.npz") as z:
+        x, score = z["x"], z["score"]
+    got = model.run(x)[:, 0]
+    assert np.max(np.abs(got - score)) <= 1e-5
+    import onnx
+
+    ops = [n.op_type for n in onnx.load(MODELS / "pmu_anomaly.onnx").graph.node]
+    assert ops == ["TreeEnsembleRegressor", "Mul", "Pow"]
+
+
+def test_sample_is_labelled_from_its_event_times() -> None:
+    ws = shard_windows(SAMPLE, nominal_known=False)
+    fault = KINDS.index("fault")
+    assert set(np.unique(ws.y)) == {IGNORE, 0, fault}
+    # Fault windows are exactly those holding a frame of the fault at their PMU.
+    hit = ws.y == fault
+    assert (ws.end_frame[hit] >= ws.start_frame[hit]).all()
+    assert (ws.end_frame[ws.y == 0] < ws.start_frame[ws.y == 0]).all()
+
+
+def test_detector_raises_on_the_unseen_grid_fault_and_not_before() -> None:
+    det = OnnxDetector(ModelStore(MODELS, "pmu_event"))
+    df = pl.read_parquet(SAMPLE)
+    start = math.ceil(float(df["event_start_s"][0]) * 60)  # first frame of the fault
+    for pmu in (0, 4, 7):
+        windows = pmu_windows(df.filter(pl.col("pmu") == pmu).sort("frame"), nominal_known=True)
+        scores = det.evaluate(windows, pmu_features(windows))
+        ends = [round((s.window_end_ns - T0_NS) * 60 / 1e9) for s in scores]
+        raised = [e for s, e in zip(scores, ends, strict=True) if s.active]
+        assert raised, f"PMU {pmu}: the fault raised nothing"
+        assert raised[0] >= start, f"PMU {pmu}: raised before the fault"
+        assert raised[0] - start <= 4, f"PMU {pmu}: raised {raised[0] - start} frames late"
+
+
+def test_anomaly_spec_round_trips_through_the_manifest() -> None:
+    spec = load_model(MODELS, "pmu_anomaly").spec
+    entry = spec.to_json()
+    assert "classes" not in entry and "positive_class" not in entry
+    assert parse_manifest({"schema": 1, "models": [entry]})["pmu_anomaly"] == spec
