@@ -13,10 +13,12 @@ from __future__ import annotations
 
 __all__ = ["REFUSED", "DeviceConfig", "DeviceState", "stream_info"]
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from adapters.modbus.decode import ReadDecoder
 from adapters.modbus.plan import ReadRequest, plan_reads
 from adapters.modbus.profile import DeviceProfile, PointType
 from edgepipe.core import ChannelInfo, ChannelKind, Quality, SampleBatch, StreamInfo
@@ -62,6 +64,7 @@ class DeviceState:
         self.dev = dev
         self.plan: tuple[ReadRequest, ...] = plan_reads(dev.profile, dev.unit_id)
         self._split: set[ReadRequest] = set()
+        self._decoders: dict[ReadRequest, tuple[ReadDecoder, np.ndarray]] = {}
         points = dev.profile.points
         # channel index of each point (-1 for strings: no number for the pipeline)
         numeric = [i for i, p in enumerate(points) if p.numeric]
@@ -73,6 +76,30 @@ class DeviceState:
         self.texts: dict[str, str] = {}
         self.deadband = np.array([points[i].deadband for i in numeric])
         self.cycle_error = False
+
+    def _decoder(self, request: ReadRequest) -> tuple[ReadDecoder, np.ndarray]:
+        entry = self._decoders.get(request)
+        if entry is None:
+            dec = ReadDecoder(request, self.dev.profile.points)
+            channels = np.array([self.channel[i] for i in dec.fast.tolist()], dtype=np.intp)
+            entry = self._decoders[request] = (dec, channels)
+        return entry
+
+    def apply_read(
+        self, request: ReadRequest, values: Sequence[int] | Sequence[bool], now_ns: int
+    ) -> None:
+        """A successful read's raw registers (bits): decode and take them (deadband holds
+        small changes). ``DecodeError`` when the answer does not fit the request."""
+        dec, ch = self._decoder(request)
+        fast, slow = dec.decode(values)
+        if len(ch):
+            old = self.values[ch]
+            take = np.isnan(old) | (np.abs(fast - old) > self.deadband[ch]) | self.invalid[ch]
+            self.values[ch] = np.where(take, fast, old)
+            self.updated_ns[ch] = now_ns
+            self.invalid[ch] = False
+        if slow:
+            self.apply(request, slow, now_ns)
 
     def apply(self, request: ReadRequest, decoded: dict[int, float | str], now_ns: int) -> None:
         """A successful read: take the values (deadband holds small changes)."""

@@ -29,7 +29,7 @@ from pymodbus import FramerType
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
-from adapters.modbus.decode import DecodeError, decode_read
+from adapters.modbus.decode import DecodeError
 from adapters.modbus.device import DeviceConfig, DeviceState, stream_info
 from adapters.modbus.plan import ReadRequest
 from adapters.modbus.profile import Table
@@ -184,13 +184,12 @@ class ModbusPoller:
             return
         values = rr.bits if req.table.is_bits else rr.registers
         try:
-            decoded = decode_read(req, state.dev.profile.points, values)
+            state.apply_read(req, values, now)
         except DecodeError as exc:
             self.stats.garbage += 1
             log.warning("modbus_garbage", source=self.name, stream=state.dev.stream, error=str(exc))
             return
         self.stats.responses += 1
-        state.apply(req, decoded, now)
 
     def _timeout(self, state: DeviceState, req: ReadRequest, garbage: bool) -> None:
         if garbage:

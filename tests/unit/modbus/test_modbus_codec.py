@@ -166,3 +166,29 @@ def test_decode_read_refuses_short_answers() -> None:
         decode_read(req, prof.points, [0] * (req.count - 1))
     if req.table.is_bits:  # bit answers are padded to whole bytes: longer is fine
         assert decode_read(req, prof.points, [True] * (req.count + 7))
+
+
+@pytest.mark.parametrize("gap", [0, 8, 40])
+def test_compiled_decoder_matches_point_by_point(gap: int) -> None:
+    from dataclasses import replace
+
+    from adapters.modbus.decode import ReadDecoder
+
+    prof = replace(all_types_profile(), max_gap=gap)
+    for req in plan_reads(prof):
+        regs = [0] * req.count
+        for i in req.points:
+            p = prof.points[i]
+            lo = p.address - req.address
+            words = encode_point(p, ALL_TYPES_VALUES[p.name])
+            if p.type is PointType.BIT:
+                regs[lo] |= words[0] << p.bit
+            else:
+                regs[lo : lo + len(words)] = words
+        expected = decode_read(req, prof.points, regs)
+        fast, slow = ReadDecoder(req, prof.points).decode(regs)
+        dec = ReadDecoder(req, prof.points)
+        got = dict(zip(dec.fast.tolist(), fast.tolist(), strict=True)) | slow
+        assert got == expected
+        with pytest.raises(DecodeError):
+            dec.decode(regs[:-1])
