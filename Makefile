@@ -44,6 +44,8 @@ bench: $(VENV)/.test
 	$(BIN)/python tools/bench_inference.py
 	$(BIN)/python tools/bench_e2e.py
 	$(BIN)/python tools/bench_replay.py
+	$(BIN)/python tools/bench_modbus.py
+	$(BIN)/python tools/bench_opcua.py
 
 $(VENV)/.andes: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[andes]'
