@@ -236,9 +236,9 @@ class Forwarder:
     def _commit(
         self, batch: list[NewMessage], dels: list[int], report: bool
     ) -> tuple[list[OutboxMessage], list[OutboxMessage]]:
-        """In the outbox thread: forget acknowledged rows, append new ones, report drops."""
-        self.outbox.delete(dels)
-        rows = self.outbox.append(batch)
+        """In the outbox thread: append new rows and forget acknowledged ones (one
+        transaction), then report drops."""
+        rows = self.outbox.append(batch, dels)
         extra = []
         if report:
             row = self.outbox.append_drop_report(self._drop_message)

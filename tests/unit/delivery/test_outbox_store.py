@@ -183,3 +183,17 @@ def test_config_names_the_bad_key_and_defaults_to_the_state_directory(
     monkeypatch.delenv("STATE_DIRECTORY")
     monkeypatch.setenv("XDG_STATE_HOME", "/home/u/.state")
     assert default_outbox_path() == "/home/u/.state/edgepipe/outbox.sqlite"
+
+
+def test_acknowledged_rows_go_in_the_same_commit_as_new_ones(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    ob = outbox(tmp_path, clock)
+    first = ob.append([msg(n) for n in range(10)])
+    commits = ob.stats.commits
+    ob.append([msg(10)], acked=[r.seq for r in first[:4]])
+    assert ob.stats.commits == commits + 1
+    assert ob.depth == 7 and ob.stats.deleted == 4
+    assert ob.read(0, 1)[0].seq == first[4].seq
+    ob.append([], acked=[r.seq for r in first[4:]])
+    assert ob.depth == 1
