@@ -92,15 +92,21 @@ async def test_subscription_delivers_device_timed_rows_and_follows_a_restart() -
     assert source.stats.sessions >= 2 and source.stats.lost >= 1
 
 
-async def test_sign_and_encrypt_with_a_trusted_server(certs: dict[str, Path]) -> None:
+@pytest.mark.parametrize(
+    ("policy", "mode", "user"),
+    [("Basic256Sha256", "SignAndEncrypt", ""), ("Aes128Sha256RsaOaep", "Sign", "operator")],
+)
+async def test_secure_session_with_a_trusted_server(
+    certs: dict[str, Path], policy: str, mode: str, user: str
+) -> None:
     port = free_port()
     sink = RecordingSink()
-    cfg = _config(port, security="SignAndEncrypt", policy="Basic256Sha256",
+    cfg = _config(port, security=mode, policy=policy, username=user, password="s3cret",
                   certificate=str(certs["client"]), private_key=str(certs["client_key"]),
                   trust_dir=str(certs["trusted"]))  # fmt: skip
     source = OpcuaSource(cfg, SystemClock())
     sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1, allow_none=False,
-                         policies=[("Basic256Sha256", "SignAndEncrypt")],
+                         policies=[(policy, mode)], username=user, password="s3cret",
                          certificate=certs["server"], private_key=certs["server_key"])  # fmt: skip
     async with sim, running(source, sink):
         await sink.wait_for(lambda: sink.rows("dga") >= 3, within_s=10)
@@ -131,3 +137,19 @@ def test_options_errors_name_their_keys() -> None:
     keys = {i.key for i in err.value.issues}
     assert {"sources.x.url", "sources.x.policy", "sources.x.certificate",
             "sources.x.private_key", "sources.x.nodes.a", "sources.x.bogus"} <= keys  # fmt: skip
+
+
+async def test_a_wrong_password_is_refused(certs: dict[str, Path]) -> None:
+    port = free_port()
+    sink = RecordingSink()
+    cfg = _config(port, security="SignAndEncrypt", username="operator", password="wrong",
+                  certificate=str(certs["client"]), private_key=str(certs["client_key"]),
+                  trust_dir=str(certs["trusted"]))  # fmt: skip
+    source = OpcuaSource(cfg, SystemClock())
+    sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1, allow_none=False,
+                         policies=[("Basic256Sha256", "SignAndEncrypt")], username="operator",
+                         password="s3cret", certificate=certs["server"],
+                         private_key=certs["server_key"])  # fmt: skip
+    async with sim, running(source, sink):
+        await sink.wait_for(lambda: StatusKind.DISCONNECTED in sink.kinds(), within_s=10)
+    assert sink.rows("dga") == 0 and source.stats.sessions == 0
