@@ -96,11 +96,11 @@ class OnnxDetector:
         self.stats.scored += n_ok
         scores = model.scores(out)
         top = self._top_features(model, x_ok)
+        # Python lists once per batch: per-element numpy access costs more than the model.
+        index = list(ok) if isinstance(ok, range) else ok.tolist()
+        rows = zip(index, scores.tolist(), out.tolist(), top.tolist(), x_ok.tolist(), strict=True)
         return [
-            self._score(
-                model, windows[int(k)], value=float(scores[i]), out=out[i], top=top[i], x=x_ok[i]
-            )
-            for i, k in enumerate(ok)
+            self._score(model, windows[k], value=v, out=o, top=t, x=xr) for k, v, o, t, xr in rows
         ]
 
     def _top_features(self, model: LoadedModel, x: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
@@ -128,20 +128,18 @@ class OnnxDetector:
         w: Window,
         *,
         value: float,
-        out: F64,
-        top: npt.NDArray[Any],
-        x: npt.NDArray[np.float32],
+        out: list[float],
+        top: list[int],
+        x: list[float],
     ) -> Score:
         spec = model.spec
         evidence: dict[str, Any] = {
-            "top_features": [
-                {"name": spec.features[j], "value": round(float(x[j]), 6)} for j in top
-            ],
+            "top_features": [{"name": spec.features[j], "value": round(x[j], 6)} for j in top],
             "thresholds": {"raise": spec.raise_at, "clear": spec.clear_at},
         }
         if spec.classes:
             evidence["probabilities"] = {
-                c: round(float(p), 6) for c, p in zip(spec.classes, out, strict=False)
+                c: round(p, 6) for c, p in zip(spec.classes, out, strict=False)
             }
         return Score(
             stream=w.info.stream,
