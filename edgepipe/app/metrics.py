@@ -131,14 +131,57 @@ class ServiceCollector:
         yield from (scored, skipped)
 
     def _delivery(self) -> Iterator[Metric]:
-        relay = self._service.relay
+        delivery = self._service.relay
         yield GaugeMetricFamily(
-            "edgepipe_delivery_pending", "Alerts waiting for a broker", value=relay.pending
+            "edgepipe_outbox_depth", "Alerts and health messages not yet acknowledged",
+            value=delivery.pending,
+        )  # fmt: skip
+        forwarder = getattr(delivery, "forwarder", None)
+        if forwarder is None:
+            return
+        stats = forwarder.statistics()
+        for field in ("submitted", "committed", "delivered", "failures", "rewinds", "ack_timeouts"):
+            if field in stats:
+                yield CounterMetricFamily(
+                    f"edgepipe_outbox_{field}", f"Outbox messages {field}", value=stats[field]
+                )
+        dropped = CounterMetricFamily(
+            "edgepipe_outbox_dropped", "Messages dropped by the outbox bounds", labels=["priority"]
         )
-        for field, value in _numbers(getattr(relay, "stats", None)).items():
-            yield CounterMetricFamily(
-                f"edgepipe_delivery_{field}", f"Delivery counter {field}", value=value
+        for priority, n in sorted(stats.get("dropped", {}).items()):
+            dropped.add_metric([str(priority)], n)
+        yield dropped
+        oldest = forwarder_oldest_age_s(forwarder)
+        if oldest is not None:
+            yield GaugeMetricFamily(
+                "edgepipe_outbox_oldest_age_seconds",
+                "Age of the oldest undelivered message (0 when empty)",
+                value=oldest,
             )
+        up = GaugeMetricFamily(
+            "edgepipe_destination_up", "1 while connected to the broker", labels=["destination"]
+        )
+        active = GaugeMetricFamily(
+            "edgepipe_destination_active", "1 for the destination in use", labels=["destination"]
+        )
+        sent = CounterMetricFamily(
+            "edgepipe_destination_published", "Messages acknowledged by the broker",
+            labels=["destination"],
+        )  # fmt: skip
+        for dest in forwarder.destinations:
+            pub = dest.publisher
+            up.add_metric([dest.name], 1.0 if pub.connected else 0.0)
+            active.add_metric([dest.name], 1.0 if stats.get("active") == dest.name else 0.0)
+            sent.add_metric([dest.name], getattr(pub, "published", 0))
+        yield from (up, active, sent)
+
+
+def forwarder_oldest_age_s(forwarder: Any) -> float | None:
+    """From the forwarder's last status round (no database access on the scrape path)."""
+    status = getattr(forwarder, "last_status", None)
+    if isinstance(status, dict) and "oldest_age_s" in status:
+        return float(status["oldest_age_s"])
+    return None
 
 
 _DOWN = frozenset({"quiet", "disconnected"})

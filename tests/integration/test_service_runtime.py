@@ -17,6 +17,7 @@ from edgepipe.app.lifecycle import Runtime
 from edgepipe.app.service import Service
 from edgepipe.app.systemd import Notifier
 from edgepipe.core import StatusKind, SystemClock
+from edgepipe.delivery.broker import MosquittoBroker
 
 pytestmark = pytest.mark.integration
 
@@ -154,10 +155,11 @@ async def test_bad_reload_is_refused_and_the_old_config_keeps_running(
 
 
 async def test_metrics_scrape_and_healthz_turns_503_when_the_stream_goes_quiet(
-    simulator: PmuSimulator, tmp_path: Path
+    simulator: PmuSimulator, tmp_path: Path, mosquitto: MosquittoBroker
 ) -> None:
     path = tmp_path / "edgepipe.toml"
-    path.write_text(_config_text(simulator.port))
+    delivery = f'[mqtt]\nport = {mosquitto.port}\n[outbox]\npath = "{tmp_path / "outbox.sqlite"}"\n'
+    path.write_text(_config_text(simulator.port) + delivery)
     runtime, task = await _start(path)
     try:
         await _wait_rows(runtime, RATE)
@@ -175,7 +177,9 @@ async def test_metrics_scrape_and_healthz_turns_503_when_the_stream_goes_quiet(
             'edgepipe_ring_capacity{stream="feeder/2"}',
             "edgepipe_stage_flush_seconds_bucket",
             'edgepipe_model_windows_scored_total{model="onnx:pmu_fault"}',
-            "edgepipe_delivery_pending",
+            "edgepipe_outbox_depth",
+            'edgepipe_destination_up{destination="local"} 1.0',
+            "edgepipe_outbox_committed_total",
         ):
             assert name in body, name
         status, body = await _http_get(port, "/healthz")
