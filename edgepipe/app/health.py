@@ -39,10 +39,13 @@ def check_health(runtime: Runtime, stall_limit_s: float) -> HealthReport:
     if stalled > stall_limit_s:
         reasons.append(f"pipeline stalled: windows waiting {stalled:.1f} s")
     pending = service.relay.pending
-    publisher = getattr(service.relay, "publisher", None)
-    connected = getattr(publisher, "connected", True)
-    if pending and not connected:
-        reasons.append(f"broker unreachable: {pending} alert(s) waiting for delivery")
+    forwarder = getattr(service.relay, "forwarder", None)
+    if (
+        forwarder is not None
+        and pending
+        and not any(d.publisher.connected for d in forwarder.destinations)
+    ):
+        reasons.append(f"no broker reachable: {pending} message(s) waiting in the outbox")
     for name, crashes in sorted(service.supervisor.crashes.items()):
         warnings.append(f"source {name} restarted {crashes} time(s) after an error")
     if runtime.last_reload_error:

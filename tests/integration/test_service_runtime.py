@@ -196,6 +196,13 @@ async def test_metrics_scrape_and_healthz_turns_503_when_the_stream_goes_quiet(
         async with asyncio.timeout(5):
             while (await _http_get(port, "/healthz"))[0] == 503:
                 await asyncio.sleep(0.1)
+
+        # The broker dies while alerts are raised: they wait in the outbox, and it shows.
+        mosquitto.kill()
+        simulator.paused = True
+        async with asyncio.timeout(10):
+            while "no broker reachable" not in (await _http_get(port, "/healthz"))[1]:
+                await asyncio.sleep(0.1)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
