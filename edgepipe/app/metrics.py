@@ -6,6 +6,8 @@ from __future__ import annotations
 __all__ = ["ServiceCollector", "render"]
 
 import dataclasses
+import itertools
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +19,10 @@ from prometheus_client.core import (
     Metric,
 )
 
+from edgepipe.app.timings import BUCKETS_S
+
 if TYPE_CHECKING:
     from edgepipe.app.service import Service
-
-# Upper bounds (s) of the per-flush latency histogram: features + detectors + alerts.
-_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
 
 
 class ServiceCollector:
@@ -29,8 +30,6 @@ class ServiceCollector:
 
     def __init__(self, service: Service) -> None:
         self._service = service
-        self._flush_counts = [0] * (len(_BUCKETS) + 1)
-        self._flush_sum = 0.0
 
     def collect(self) -> Iterator[Metric]:
         yield from self._sources()
@@ -65,6 +64,14 @@ class ServiceCollector:
         for stream, status in self._service.pipeline.stream_state.items():
             state.add_metric([stream], 0.0 if status.kind.value in _DOWN else 1.0)
         yield state
+        age = GaugeMetricFamily(
+            "edgepipe_stream_staleness_seconds", "Seconds since the stream's last data",
+            labels=["stream"],
+        )  # fmt: skip
+        now = time.monotonic()
+        for stream, last in self._service.pipeline.last_data.items():
+            age.add_metric([stream], now - last)
+        yield age
 
     def _pipeline(self) -> Iterator[Metric]:
         stats = self._service.pipeline.stats
@@ -78,30 +85,28 @@ class ServiceCollector:
         for (kind, state), n in sorted(stats.alerts_by_kind.items()):
             alerts.add_metric([kind, state], n)
         yield alerts
-        timings, stats.flush_seconds = stats.flush_seconds, []
-        for t in timings:
-            self._flush_sum += t
-            for i, bound in enumerate(_BUCKETS):
-                if t <= bound:
-                    self._flush_counts[i] += 1
-                    break
-            else:
-                self._flush_counts[-1] += 1
-        cumulative, buckets = 0, []
-        for bound, n in zip((*_BUCKETS, float("inf")), self._flush_counts, strict=True):
-            cumulative += n
-            buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
-        yield HistogramMetricFamily(
-            "edgepipe_stage_flush_seconds",
-            "Time to evaluate the windows due in one loop turn (features, detectors, alerts)",
-            buckets=buckets,
-            sum_value=self._flush_sum,
-        )
+        yield self._stages()
         yield GaugeMetricFamily(
             "edgepipe_pipeline_stalled_seconds",
             "Age of the oldest window waiting for evaluation",
             value=self._service.pipeline.stalled_for(),
         )
+
+    def _stages(self) -> Metric:
+        timings = self._service.pipeline.router.timings
+        hist = HistogramMetricFamily(
+            "edgepipe_stage_seconds",
+            "Latency per stage: flush (all of it), features:<route>, detector:<name> "
+            "(model inference for ONNX detectors), alerts",
+            labels=["stage"],
+        )
+        bounds = [str(b) for b in BUCKETS_S] + ["+Inf"]
+        for stage, counts in sorted(timings.counts.items()):
+            cumulative = list(itertools.accumulate(counts))
+            hist.add_metric(
+                [stage], list(zip(bounds, cumulative, strict=True)), timings.sums[stage]
+            )
+        return hist
 
     def _buffers(self) -> Iterator[Metric]:
         used = GaugeMetricFamily("edgepipe_ring_used", "Rows held", labels=["stream"])

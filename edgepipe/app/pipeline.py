@@ -38,9 +38,6 @@ class PipelineStats:
     evaluations: int = 0  # flushes: one feature/model pass over all due windows
     alerts: int = 0
     alerts_by_kind: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, state)
-    # Seconds each flush took (features + detectors + alert engine), newest last; the
-    # metrics endpoint turns them into a histogram. Bounded: drained at every scrape.
-    flush_seconds: list[float] = field(default_factory=list)
 
 
 def build_detectors(config: AppConfig) -> tuple[list[Detector], list[ModelStore]]:
@@ -68,6 +65,7 @@ class Pipeline(Sink):
         self._assets: dict[str, str] = {}
         self._infos: dict[str, StreamInfo] = {}
         self.stream_state: dict[str, SourceStatus] = {}  # last status per stream
+        self.last_data: dict[str, float] = {}  # monotonic s of each stream's last batch
         self._pending: list[Window] = []
         self._pending_since = 0.0  # monotonic s of the oldest unevaluated window
         self._flush_handle: asyncio.Handle | None = None
@@ -116,6 +114,7 @@ class Pipeline(Sink):
         )
 
     def on_batch(self, batch: SampleBatch) -> None:
+        self.last_data[batch.stream] = time.monotonic()
         self.stats.batches += 1
         self.stats.rows += len(batch)
         due = self._windows.on_batch(batch)
@@ -143,12 +142,14 @@ class Pipeline(Sink):
         if not self._pending:
             return
         windows, self._pending = self._pending, []
-        started = time.perf_counter()
         self.stats.windows += len(windows)
         self.stats.evaluations += 1
-        self._emit(self._engine.process(self.router.evaluate(self._detectors, windows)))
-        if len(self.stats.flush_seconds) < _MAX_TIMINGS:
-            self.stats.flush_seconds.append(time.perf_counter() - started)
+        timings = self.router.timings
+        with timings.time("flush"):
+            scores = self.router.evaluate(self._detectors, windows)
+            with timings.time("alerts"):
+                alerts = self._engine.process(scores)
+            self._emit(alerts)
 
     def _schedule_flush(self) -> None:
         if self._flush_handle is not None:
@@ -178,4 +179,3 @@ class Pipeline(Sink):
 
 
 _BAD_STATUS = frozenset({StatusKind.QUIET, StatusKind.DISCONNECTED})
-_MAX_TIMINGS = 100_000

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import structlog
 
+from edgepipe.app.timings import StageTimings
 from edgepipe.core import Score, Window
 from edgepipe.inference import ModelStore, OnnxDetector
 from edgepipe.inference.manifest import read_manifest
@@ -68,6 +69,7 @@ class Router:
         self.on_health: HealthCallback | None = None
         self.health_interval_ns = round(health_interval_s * _NS)
         self.unrouted: Counter[str] = Counter()
+        self.timings = StageTimings()
         self._published: dict[str, int] = {}
         self._anomaly_score: dict[str, float] = {}
 
@@ -90,9 +92,11 @@ class Router:
                         log.warning("stream_kind_unrouted", stream=w.info.stream, kind=w.info.kind)
                     self.unrouted[w.info.kind] += 1
                 continue
-            matrix = feats(ws)
+            with self.timings.time(f"features:{route}"):
+                matrix = feats(ws)
             for det in dets:
-                scores.extend(det.evaluate(ws, matrix))
+                with self.timings.time(f"detector:{det.name}"):
+                    scores.extend(det.evaluate(ws, matrix))
         self._health(windows, scores)
         return scores
 

@@ -175,9 +175,12 @@ async def test_metrics_scrape_and_healthz_turns_503_when_the_stream_goes_quiet(
         for name in (
             'edgepipe_source_frames_total{source="feeder"}',
             'edgepipe_ring_capacity{stream="feeder/2"}',
-            "edgepipe_stage_flush_seconds_bucket",
+            'edgepipe_stage_seconds_bucket{le="0.001",stage="flush"}',
+            'edgepipe_stage_seconds_count{stage="detector:onnx:pmu_fault"}',
+            'edgepipe_stage_seconds_count{stage="features:pmu"}',
             'edgepipe_model_windows_scored_total{model="onnx:pmu_fault"}',
             "edgepipe_outbox_depth",
+            'edgepipe_stream_staleness_seconds{stream="feeder/2"}',
             'edgepipe_destination_up{destination="local"} 1.0',
             "edgepipe_outbox_committed_total",
         ):
