@@ -19,7 +19,14 @@ from typing import Any
 
 from edgepipe.app.config import AppConfig, load_config
 from edgepipe.app.replay import ReplayOptions, run_replay, terminal_progress
-from edgepipe.capture import CaptureConfig, CaptureWriter, Recorder, read_capture, summarize
+from edgepipe.capture import (
+    CaptureConfig,
+    CaptureWriter,
+    Recorder,
+    read_capture,
+    summarize,
+    summarize_raw,
+)
 from edgepipe.core import (
     ConfigError,
     EdgepipeError,
@@ -113,6 +120,8 @@ def _cmd_capture_info(args: argparse.Namespace) -> int:
     if args.json:
         for s in summaries:
             print(json.dumps(s.to_dict()))
+        for r in summarize_raw(capture):  # {"raw": source, "frames": ...}
+            print(json.dumps(r.to_dict()))
         return 0
     m = capture.manifest
     sources = ", ".join(m.get("sources", {})) or "-"
@@ -128,6 +137,10 @@ def _cmd_capture_info(args: argparse.Namespace) -> int:
         print(f"    channels: {', '.join(s.channels)}")
     if capture.truncated_segments:
         print(f"{capture.truncated_segments} segment(s) cut short (read to their last batch)")
+    for r in summarize_raw(capture):
+        print(f"raw frames of {r.raw}: {r.frames} frames, {r.bytes} bytes, received "
+              f"{format_rfc3339_ns(r.start_ns)} .. {format_rfc3339_ns(r.end_ns)}  "
+              f"segments {r.segments}")  # fmt: skip
     print(f"{len(capture.events)} status event(s)")
     return 0
 
