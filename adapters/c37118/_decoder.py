@@ -14,7 +14,16 @@ stretch yields one ``BadFrame`` and every good frame after it.
 
 from __future__ import annotations
 
-__all__ = ["NEED_DATA", "BadFrame", "Decoder", "DecoderStats", "Event", "NeedData", "UnknownConfig"]
+__all__ = [
+    "NEED_DATA",
+    "BadFrame",
+    "Decoder",
+    "DecoderStats",
+    "Event",
+    "NeedData",
+    "RecordingDecoder",
+    "UnknownConfig",
+]
 
 import struct
 from binascii import crc_hqx
@@ -27,7 +36,7 @@ from typing import Final
 from adapters.c37118._data_codec import DataLayout, layout_for
 from adapters.c37118._frame_codec import _DECODERS, CONT_LAST, cfg3_from_body
 from adapters.c37118.constants import MAX_FRAME_SIZE, MIN_FRAME_SIZE, SYNC_BYTE, FrameType
-from adapters.c37118.frames import ConfigFrame, Frame
+from adapters.c37118.frames import ConfigFrame, DataFrame, Frame
 from edgepipe.core import ProtocolError
 
 _HEAD = struct.Struct(">HII")  # IDCODE, SOC, FRACSEC at offset 4
@@ -295,3 +304,35 @@ class Decoder:
             self._cfg3[idcode] = (expected + 1, parts)
             return None
         return self._accept(cfg3_from_body(b"".join(parts), (version, idcode, soc, fracsec)))
+
+
+class RecordingDecoder(Decoder):
+    """A :class:`Decoder` that also keeps the exact bytes of every frame whose CHK was
+    good (clause 6.2), in arrival order, in ``frames`` (the caller takes and clears it).
+
+    That is every data frame (lazily decoded: its ``raw``), configuration, header and
+    command frame, each CFG-3 fragment, and data frames of an unknown config; not the
+    stretches a :class:`BadFrame` skipped or frames whose body was malformed. A separate
+    class so that the plain decoder's hot path pays nothing when nobody records.
+    """
+
+    def __init__(
+        self,
+        configs: Mapping[int, ConfigFrame] | None = None,
+        max_frame_size: int = MAX_FRAME_SIZE,
+    ) -> None:
+        super().__init__(configs, max_frame_size)
+        self.frames: list[bytes] = []
+
+    def next_event(self) -> Event:
+        event = super().next_event()
+        if type(event) is DataFrame and (raw := event.raw) is not None:
+            self.frames.append(raw)
+        return event
+
+    def _dispatch(self, frame: bytes) -> Event | None:
+        event = super()._dispatch(frame)
+        # Data frames are taken in next_event (fast path or not); bad bodies are not kept.
+        if not isinstance(event, DataFrame | BadFrame):
+            self.frames.append(frame)
+        return event

@@ -24,7 +24,14 @@ import structlog
 
 from adapters.c37118._links import Link, open_tcp, open_udp
 from adapters.c37118.batches import stream_infos, to_batches
-from adapters.c37118.codec import NEED_DATA, BadFrame, Decoder, UnknownConfig, encode
+from adapters.c37118.codec import (
+    NEED_DATA,
+    BadFrame,
+    Decoder,
+    RecordingDecoder,
+    UnknownConfig,
+    encode,
+)
 from adapters.c37118.constants import Command, FrameType, Stat
 from adapters.c37118.frames import CommandFrame, ConfigFrame, DataFrame, HeaderFrame
 from adapters.c37118.session import Session, SessionSettings
@@ -36,6 +43,7 @@ from edgepipe.core import (
     StreamInfo,
     TransportError,
 )
+from edgepipe.core.source import FramesHook, frames_hook
 
 log = structlog.get_logger()
 
@@ -100,6 +108,7 @@ class PmuClient:
         )
         self._session = Session(self._settings)
         self._sink: Sink | None = None
+        self._on_frames: FramesHook | None = None
         self._decoders: list[Decoder] = []
         self._pending: list[DataFrame] = []
         self._flush_scheduled = False
@@ -109,6 +118,7 @@ class PmuClient:
     async def run(self, sink: Sink) -> None:
         """Connect, stream, and reconnect on transport errors until cancelled."""
         self._sink = sink
+        self._on_frames = frames_hook(sink)  # raw frames only for a sink that wants them
         attempt = 0
         while True:
             got_data = self.stats.frames
@@ -191,7 +201,8 @@ class PmuClient:
         return feed
 
     def _new_decoder(self) -> Decoder:
-        decoder = Decoder({self.cfg.idcode: self.cfg} if self.cfg else None)
+        known = {self.cfg.idcode: self.cfg} if self.cfg else None
+        decoder = Decoder(known) if self._on_frames is None else RecordingDecoder(known)
         self._decoders.append(decoder)
         return decoder
 
@@ -212,11 +223,19 @@ class PmuClient:
                 log.warning("pmu_bad_frame", source=self.name, reason=event.reason)
             elif isinstance(event, HeaderFrame):
                 self.header = event.text
+        if self._on_frames is not None and isinstance(decoder, RecordingDecoder):
+            self._hand_frames(self._on_frames, decoder)
         self._poll(now)
         if self._pending and not self._flush_scheduled:
             # Coalesce everything that arrives in one loop iteration into one batch.
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
+
+    def _hand_frames(self, hook: FramesHook, decoder: RecordingDecoder) -> None:
+        """The exact bytes of the frames just received, before their rows are batched."""
+        if decoder.frames:
+            frames, decoder.frames = decoder.frames, []
+            hook(self.name, self.clock.time_ns(), frames)
 
     def _on_data(self, frame: DataFrame, now: int) -> None:
         if frame.idcode != self.config.idcode or self.cfg is None:

@@ -15,6 +15,7 @@ __all__ = [
     "parse_header",
     "Decoder",
     "DecoderStats",
+    "RecordingDecoder",
     "BadFrame",
     "UnknownConfig",
     "NeedData",
@@ -37,6 +38,7 @@ from adapters.c37118._decoder import (
     DecoderStats,
     Event,
     NeedData,
+    RecordingDecoder,
     UnknownConfig,
 )
 from adapters.c37118._errors import (

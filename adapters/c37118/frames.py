@@ -338,6 +338,13 @@ class DataFrame(_TimeFields):
     def frame_type(self) -> FrameType:
         return FrameType.DATA
 
+    @property
+    def raw(self) -> bytes | None:
+        """The whole frame (SYNC to CHK) as received and CRC-checked by the decoder;
+        None for a frame built in code (``encode`` it with its config instead)."""
+        raw: bytes | None = object.__getattribute__(self, "_raw")
+        return raw
+
 
 @dataclass(frozen=True, slots=True)
 class HeaderFrame(_TimeFields):

@@ -6,8 +6,8 @@ Imports only the core (plus pyarrow/numpy). The format is described in
 
 from edgepipe.capture._format import FORMAT_VERSION, info_from_json, info_to_json, safe_name
 from edgepipe.capture.config import CaptureConfig
-from edgepipe.capture.info import StreamSummary, summarize
-from edgepipe.capture.reader import Capture, Event, Part, read_capture
+from edgepipe.capture.info import RawSummary, StreamSummary, summarize, summarize_raw
+from edgepipe.capture.reader import Capture, Event, Part, RawFrames, read_capture
 from edgepipe.capture.recorder import Recorder
 from edgepipe.capture.writer import CaptureWriter, WriterStats
 
@@ -20,9 +20,12 @@ __all__ = [
     "Capture",
     "Event",
     "Part",
+    "RawFrames",
     "read_capture",
     "StreamSummary",
     "summarize",
+    "RawSummary",
+    "summarize_raw",
     "info_from_json",
     "info_to_json",
     "safe_name",

@@ -6,6 +6,7 @@ Layout of a capture directory::
       capture.json                      manifest: format, edgepipe version, site, sources
       events.jsonl                      source status changes, one JSON object a line
       streams/<stream>/<t0>-<n>.arrows  segments of one stream (Arrow IPC stream format)
+      raw/<source>/<t0>-<n>.arrows      raw wire frames of one source (``raw_frames = true``)
 
 A segment holds rows of one stream with one channel layout. Columns, in this order:
 
@@ -22,6 +23,17 @@ Schema metadata: ``edgepipe.format`` (``"1"``), ``edgepipe.version``,
 config as JSON). Batches are flushed every ``flush_s`` seconds, so a crash loses at most
 that much of the open segment; a segment without its end-of-stream marker still reads up
 to its last complete batch. ``pl.read_ipc_stream(path)`` reads a segment.
+
+A raw segment holds the exact frames one source received, in arrival order:
+
+=============  =======  ==============================================================
+``time_ns``    int64    receipt time (wall clock), ns since the UNIX epoch
+``seq``        int64    capture-wide number of the hand-over the frame came in
+``frame``      binary   the whole frame as received (C37.118.2: SYNC to CHK, clause 6.2)
+=============  =======  ==============================================================
+
+Schema metadata: ``edgepipe.format``, ``edgepipe.version``, ``edgepipe.raw`` (the source
+name) and ``edgepipe.source`` (its config as JSON; ``type`` says the protocol).
 """
 
 from __future__ import annotations
@@ -29,8 +41,10 @@ from __future__ import annotations
 __all__ = [
     "FORMAT_VERSION",
     "FIXED_COLUMNS",
+    "RAW_COLUMNS",
     "info_from_json",
     "info_to_json",
+    "raw_schema",
     "safe_name",
     "schema_for",
 ]
@@ -47,6 +61,7 @@ from edgepipe.core import ChannelInfo, ChannelKind, StreamInfo
 
 FORMAT_VERSION = "1"
 FIXED_COLUMNS = ("time_ns", "quality", "seq", "device")
+RAW_COLUMNS = ("time_ns", "seq", "frame")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -118,6 +133,22 @@ def schema_for(info: StreamInfo, source_config: Mapping[str, Any] | None = None)
         "edgepipe.format": FORMAT_VERSION,
         "edgepipe.version": __version__,
         "edgepipe.stream": info_to_json(info),
+        "edgepipe.source": json.dumps(dict(source_config or {}), sort_keys=True, default=str),
+    }
+    return pa.schema(fields, metadata=metadata)
+
+
+def raw_schema(source: str, source_config: Mapping[str, Any] | None = None) -> pa.Schema:
+    """The Arrow schema of a raw-frame segment of ``source``, with its metadata."""
+    fields = [
+        pa.field("time_ns", pa.int64(), nullable=False),
+        pa.field("seq", pa.int64(), nullable=False),
+        pa.field("frame", pa.binary(), nullable=False),
+    ]
+    metadata = {
+        "edgepipe.format": FORMAT_VERSION,
+        "edgepipe.version": __version__,
+        "edgepipe.raw": source,
         "edgepipe.source": json.dumps(dict(source_config or {}), sort_keys=True, default=str),
     }
     return pa.schema(fields, metadata=metadata)

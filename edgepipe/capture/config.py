@@ -21,7 +21,10 @@ class CaptureConfig:
     segments are deleted beyond either, so recording never fills the disk;
     ``max_pending_rows``: rows held between flushes (beyond it the oldest are dropped,
     counted and logged); ``fsync``: push each flush to the disk, so a power loss (not only
-    a process crash) loses at most ``flush_s`` too.
+    a process crash) loses at most ``flush_s`` too; ``raw_frames``: also record the exact
+    wire frames of the sources that hand them over (PMUs, C37.118.2), under ``raw/``,
+    with the same rotation, flush and retention (their frames count in
+    ``max_pending_rows``).
     """
 
     dir: str = ""
@@ -33,6 +36,7 @@ class CaptureConfig:
     max_age_s: float = 7 * 86400.0
     max_pending_rows: int = 1_000_000
     fsync: bool = True
+    raw_frames: bool = False
 
     def __post_init__(self) -> None:
         check(bool(self.dir) or not self.enabled, "dir", "required: the capture directory")

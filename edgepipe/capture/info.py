@@ -7,7 +7,7 @@ frames it skipped are ``missing``.
 
 from __future__ import annotations
 
-__all__ = ["StreamSummary", "summarize"]
+__all__ = ["RawSummary", "StreamSummary", "summarize", "summarize_raw"]
 
 from dataclasses import dataclass
 
@@ -69,3 +69,33 @@ def summarize(capture: Capture) -> list[StreamSummary]:
             )
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class RawSummary:
+    """The raw wire frames of one source (``raw_frames = true``)."""
+
+    raw: str  # the source name
+    frames: int
+    bytes: int
+    start_ns: int  # first and last receipt time
+    end_ns: int
+    segments: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+def summarize_raw(capture: Capture) -> list[RawSummary]:
+    """One summary per source with raw frames."""
+    return [
+        RawSummary(
+            r.source,
+            len(r),
+            sum(len(f) for f in r.frames),
+            int(r.times_ns.min()) if len(r) else 0,
+            int(r.times_ns.max()) if len(r) else 0,
+            r.segments,
+        )
+        for r in capture.raw
+    ]

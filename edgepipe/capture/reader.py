@@ -1,12 +1,13 @@
 """Reading a capture back: every stream's rows with their layout, and the status events.
 
 A segment cut short by a crash is read up to its last complete record batch (counted in
-``Capture.truncated_segments``); the rest of the capture is unaffected.
+``Capture.truncated_segments``); the rest of the capture is unaffected. Raw wire frames
+(``raw/``) are in ``Capture.raw``, one :class:`RawFrames` per source.
 """
 
 from __future__ import annotations
 
-__all__ = ["Capture", "Event", "Part", "read_capture"]
+__all__ = ["Capture", "Event", "Part", "RawFrames", "read_capture"]
 
 import json
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from edgepipe.capture._format import info_from_json
+from edgepipe.capture._format import info_from_json, raw_schema
 from edgepipe.core import EdgepipeError, SourceStatus, StatusKind, StreamInfo
 
 
@@ -44,12 +45,27 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class RawFrames:
+    """The raw frames one source received, in arrival order (all its raw segments)."""
+
+    source: str
+    times_ns: npt.NDArray[np.int64]  # receipt time (wall clock)
+    seq: npt.NDArray[np.int64]
+    frames: tuple[bytes, ...]
+    segments: int
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+@dataclass(frozen=True, slots=True)
 class Capture:
     path: Path
     manifest: dict[str, Any]
     parts: tuple[Part, ...]
     events: tuple[Event, ...]
     truncated_segments: int = 0
+    raw: tuple[RawFrames, ...] = ()
 
     @property
     def streams(self) -> list[str]:
@@ -58,21 +74,48 @@ class Capture:
 
 def _read_segment(path: Path) -> tuple[StreamInfo, list[pa.RecordBatch], bool]:
     """(info, batches, truncated) of one segment."""
+    meta, batches, cut = _read_ipc(path, b"edgepipe.stream")
+    return info_from_json(meta[b"edgepipe.stream"]), batches, cut
+
+
+def _read_ipc(path: Path, key: bytes) -> tuple[dict[bytes, bytes], list[pa.RecordBatch], bool]:
+    """(schema metadata, batches, truncated) of one segment whose metadata has ``key``."""
     batches: list[pa.RecordBatch] = []
     with pa.OSFile(str(path), "rb") as f:
         try:
             reader = pa.ipc.open_stream(f)
         except (pa.ArrowInvalid, OSError) as exc:
             raise EdgepipeError(f"{path}: not an edgepipe capture segment: {exc}") from exc
-        meta = reader.schema.metadata or {}
-        if b"edgepipe.stream" not in meta:
-            raise EdgepipeError(f"{path}: segment without edgepipe.stream metadata")
-        info = info_from_json(meta[b"edgepipe.stream"])
+        meta = dict(reader.schema.metadata or {})
+        if key not in meta:
+            raise EdgepipeError(f"{path}: segment without {key.decode()} metadata")
         try:
             batches.extend(reader)
         except (pa.ArrowInvalid, OSError):
-            return info, batches, True
-    return info, batches, False
+            return meta, batches, True
+    return meta, batches, False
+
+
+def _read_raw(root: Path) -> tuple[list[RawFrames], int]:
+    """Every source's raw frames (segments in name order = time order), and cut segments."""
+    out: list[RawFrames] = []
+    truncated = 0
+    for folder in sorted(p for p in (root / "raw").glob("*") if p.is_dir()):
+        source, count = "", 0
+        batches: list[pa.RecordBatch] = []
+        for seg in sorted(folder.glob("*.arrows")):
+            meta, got, cut = _read_ipc(seg, b"edgepipe.raw")
+            source = meta[b"edgepipe.raw"].decode()
+            truncated += cut
+            batches.extend(b for b in got if b.num_rows)
+            count += 1
+        if count:
+            table = pa.Table.from_batches(batches, schema=raw_schema(source).remove_metadata())
+            times = np.asarray(table.column("time_ns").to_numpy(), dtype=np.int64)
+            seq = np.asarray(table.column("seq").to_numpy(), dtype=np.int64)
+            frames = tuple(table.column("frame").to_pylist())
+            out.append(RawFrames(source, times, seq, frames, count))
+    return out, truncated
 
 
 def _to_part(info: StreamInfo, batches: list[pa.RecordBatch], segments: int) -> Part:
@@ -116,7 +159,10 @@ def read_capture(path: str | Path) -> Capture:
         if current is not None and group:
             parts.append(_to_part(current, group, count))
     parts.sort(key=lambda p: (int(p.seq[0]), p.info.stream))
-    return Capture(root, manifest, tuple(parts), tuple(_events(root)), truncated)
+    raw, raw_cut = _read_raw(root)
+    return Capture(
+        root, manifest, tuple(parts), tuple(_events(root)), truncated + raw_cut, tuple(raw)
+    )
 
 
 def _events(root: Path) -> list[Event]:

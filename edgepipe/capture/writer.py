@@ -3,7 +3,8 @@
 Not thread-safe; called from the event loop by :class:`~edgepipe.capture.Recorder`.
 Rows are buffered per stream and written as one record batch per stream on ``flush``
 (every ``flush_s``), then the file is flushed to the OS: a crash loses at most the
-rows since the last flush. A write error is logged, counted, and the rows it held are
+rows since the last flush. Raw frames (``append_frames``) go the same way into
+``raw/<source>/`` segments. A write error is logged, counted, and the rows it held are
 counted as dropped; the pipeline itself never stops because recording failed.
 """
 
@@ -13,7 +14,7 @@ __all__ = ["CaptureWriter", "WriterStats"]
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,7 +24,7 @@ import pyarrow as pa
 import structlog
 
 from edgepipe import __version__
-from edgepipe.capture._format import FORMAT_VERSION, safe_name, schema_for
+from edgepipe.capture._format import FORMAT_VERSION, raw_schema, safe_name, schema_for
 from edgepipe.capture.config import CaptureConfig
 from edgepipe.core import Clock, SampleBatch, SourceStatus, StreamInfo
 
@@ -42,6 +43,9 @@ class WriterStats:
     segments_deleted: int = 0
     bytes_deleted: int = 0
     write_errors: int = 0
+    raw_frames: int = 0  # raw wire frames handed over (``raw_frames = true``)
+    raw_frames_written: int = 0
+    raw_frames_dropped: int = 0  # pending bound or write errors; always logged
 
 
 @dataclass(slots=True)
@@ -60,6 +64,24 @@ class _Stream:
     segment: _Segment | None = None
     count: int = 0  # segments opened for this stream, for unique names
 
+    @property
+    def label(self) -> str:
+        return self.info.stream
+
+
+@dataclass(slots=True)
+class _Raw:
+    """Raw frames of one source: (receipt time, seq, frames) per hand-over."""
+
+    source: str
+    pending: list[tuple[int, int, Sequence[bytes]]] = field(default_factory=list)
+    segment: _Segment | None = None
+    count: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"raw/{self.source}"
+
 
 class CaptureWriter:
     """Writes one capture directory (layout: ``edgepipe.capture._format``)."""
@@ -77,6 +99,7 @@ class CaptureWriter:
         self._sources = {k: dict(v) for k, v in (sources or {}).items()}
         self._site = site
         self._streams: dict[str, _Stream] = {}
+        self._raw: dict[str, _Raw] = {}
         self._events: list[str] = []
         self._pending_rows = 0
         self._seq = 0
@@ -120,6 +143,19 @@ class CaptureWriter:
         if self._pending_rows > self.config.max_pending_rows:
             self._drop_oldest()
 
+    def append_frames(self, source: str, time_ns: int, frames: Sequence[bytes], seq: int) -> None:
+        """Raw wire frames ``source`` received at ``time_ns`` (kept as given)."""
+        if not frames:
+            return
+        raw = self._raw.get(source)
+        if raw is None:
+            raw = self._raw[source] = _Raw(source)
+        raw.pending.append((time_ns, seq, frames))
+        self._pending_rows += len(frames)
+        self.stats.raw_frames += len(frames)
+        if self._pending_rows > self.config.max_pending_rows:
+            self._drop_oldest()
+
     def on_status(self, status: SourceStatus, seq: int) -> None:
         self.stats.events += 1
         self._events.append(
@@ -141,6 +177,8 @@ class CaptureWriter:
         rotated = self._rotate()  # by age first, so no segment spans more than segment_s
         for st in self._streams.values():
             self._flush_stream(st)
+        for raw in self._raw.values():
+            self._flush_raw(raw)
         if self._events:
             lines, self._events = self._events, []
             try:
@@ -155,7 +193,7 @@ class CaptureWriter:
         """Close the segments that reached ``segment_bytes`` or ``segment_s``."""
         rotated = False
         now = self._clock.monotonic_ns()
-        for st in self._streams.values():
+        for st in self._holders():
             seg = st.segment
             if seg is not None and (
                 seg.bytes >= self.config.segment_bytes
@@ -167,18 +205,23 @@ class CaptureWriter:
 
     def close(self) -> None:
         self.flush()
-        for st in self._streams.values():
+        for st in self._holders():
             self._close_segment(st)
         self.apply_retention()
 
+    def _holders(self) -> list[_Stream | _Raw]:
+        return [*self._streams.values(), *self._raw.values()]
+
     def _drop_oldest(self) -> None:
-        oldest = min(
-            (st for st in self._streams.values() if st.pending), key=lambda s: s.pending[0][1]
-        )
-        batch, _ = oldest.pending.pop(0)
-        self._pending_rows -= len(batch)
-        self.stats.rows_dropped += len(batch)
-        log.error("capture_rows_dropped", stream=batch.stream, rows=len(batch),
+        oldest = min((h for h in self._holders() if h.pending), key=lambda h: h.pending[0][1])
+        if isinstance(oldest, _Raw):
+            n = len(oldest.pending.pop(0)[2])
+            self.stats.raw_frames_dropped += n
+        else:
+            n = len(oldest.pending.pop(0)[0])
+            self.stats.rows_dropped += n
+        self._pending_rows -= n
+        log.error("capture_rows_dropped", stream=oldest.label, rows=n,
                   reason="max_pending_rows reached")  # fmt: skip
 
     def _flush_stream(self, st: _Stream) -> None:
@@ -188,33 +231,54 @@ class CaptureWriter:
         rows = sum(len(b) for b, _ in pending)
         self._pending_rows -= rows
         try:
-            record = _record_batch(st.info, pending)
-            seg = st.segment or self._open_segment(st, int(pending[0][0].times_ns[0]))
-            seg.writer.write_batch(record)
-            seg.file.flush()
-            if self.config.fsync:
-                os.fsync(seg.file.fileno())
-            seg.bytes = seg.file.tell()
+            self._write(st, _record_batch(st.info, pending), int(pending[0][0].times_ns[0]))
         except (OSError, pa.ArrowException, ValueError) as exc:
             self._write_failed(st.info.stream, exc, rows)
             self._close_segment(st)
             return
         self.stats.rows_written += rows
 
-    def _open_segment(self, st: _Stream, t0: int) -> _Segment:
-        folder = self.directory / "streams" / safe_name(st.info.stream)
+    def _flush_raw(self, raw: _Raw) -> None:
+        if not raw.pending:
+            return
+        pending, raw.pending = raw.pending, []
+        n = sum(len(frames) for _, _, frames in pending)
+        self._pending_rows -= n
+        try:
+            self._write(raw, _raw_record_batch(pending), pending[0][0])
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            self._write_failed(raw.label, exc, 0)
+            self.stats.raw_frames_dropped += n
+            self._close_segment(raw)
+            return
+        self.stats.raw_frames_written += n
+
+    def _write(self, st: _Stream | _Raw, record: pa.RecordBatch, t0: int) -> None:
+        seg = st.segment or self._open_segment(st, t0)
+        seg.writer.write_batch(record)
+        seg.file.flush()
+        if self.config.fsync:
+            os.fsync(seg.file.fileno())
+        seg.bytes = seg.file.tell()
+
+    def _open_segment(self, st: _Stream | _Raw, t0: int) -> _Segment:
+        if isinstance(st, _Raw):
+            folder = self.directory / "raw" / safe_name(st.source)
+            schema = raw_schema(st.source, self._sources.get(st.source, {}))
+        else:
+            folder = self.directory / "streams" / safe_name(st.info.stream)
+            schema = schema_for(st.info, self._sources.get(st.info.source, {}))
         folder.mkdir(parents=True, exist_ok=True)
         st.count += 1
         path = folder / f"{t0:020d}-{st.count:06d}.arrows"
         file = path.open("wb")
-        source = self._sources.get(st.info.source, {})
-        writer = pa.ipc.new_stream(file, schema_for(st.info, source))
+        writer = pa.ipc.new_stream(file, schema)
         st.segment = _Segment(path, file, writer, self._clock.monotonic_ns())
         self.stats.segments_opened += 1
-        log.info("capture_segment_opened", stream=st.info.stream, path=str(path))
+        log.info("capture_segment_opened", stream=st.label, path=str(path))
         return st.segment
 
-    def _close_segment(self, st: _Stream) -> None:
+    def _close_segment(self, st: _Stream | _Raw) -> None:
         seg, st.segment = st.segment, None
         if seg is None:
             return
@@ -222,7 +286,7 @@ class CaptureWriter:
             seg.writer.close()
             seg.file.close()
         except (OSError, pa.ArrowException) as exc:
-            self._write_failed(st.info.stream, exc, 0)
+            self._write_failed(st.label, exc, 0)
 
     def _write_failed(self, what: str, exc: Exception, rows: int) -> None:
         self.stats.write_errors += 1
@@ -231,9 +295,13 @@ class CaptureWriter:
 
     def apply_retention(self) -> None:
         """Delete the oldest closed segments beyond ``max_bytes`` or ``max_age_s``."""
-        open_paths = {st.segment.path for st in self._streams.values() if st.segment}
+        open_paths = {st.segment.path for st in self._holders() if st.segment}
         files = []
-        for p in (self.directory / "streams").glob("*/*.arrows"):
+        segments = [
+            *self.directory.glob("streams/*/*.arrows"),
+            *self.directory.glob("raw/*/*.arrows"),
+        ]
+        for p in segments:
             try:
                 s = p.stat()
             except OSError:
@@ -271,3 +339,12 @@ def _record_batch(info: StreamInfo, pending: list[tuple[SampleBatch, int]]) -> p
     arrays = [pa.array(times), pa.array(quality), pa.array(seq), pa.array(device)]
     arrays += [pa.array(np.ascontiguousarray(values[:, i])) for i in range(values.shape[1])]
     return pa.RecordBatch.from_arrays(arrays, schema=schema_for(info).remove_metadata())
+
+
+def _raw_record_batch(pending: list[tuple[int, int, Sequence[bytes]]]) -> pa.RecordBatch:
+    times = np.concatenate([np.full(len(f), t, dtype=np.int64) for t, _, f in pending])
+    seq = np.concatenate([np.full(len(f), s, dtype=np.int64) for _, s, f in pending])
+    frames = pa.array([bytes(b) for _, _, f in pending for b in f], type=pa.binary())
+    return pa.RecordBatch.from_arrays(
+        [pa.array(times), pa.array(seq), frames], schema=raw_schema("").remove_metadata()
+    )

@@ -7,9 +7,10 @@ An adapter is a ``Source``: it runs until cancelled and reports what it reads to
 
 from __future__ import annotations
 
-__all__ = ["Sink", "Source", "SourceStatus", "StatusKind"]
+__all__ = ["FramesHook", "Sink", "Source", "SourceStatus", "StatusKind", "frames_hook"]
 
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,6 +37,10 @@ class SourceStatus:
 
 
 class Sink(Protocol):
+    """Receives what sources read. Optional extra method: ``on_frames(source, time_ns,
+    frames)``, the raw wire frames (see :func:`frames_hook`); not part of the protocol
+    so that sinks without it stay valid ``Sink``s."""
+
     def on_stream(self, info: StreamInfo) -> None:
         """A stream appeared or its channel layout changed."""
         ...
@@ -45,6 +50,24 @@ class Sink(Protocol):
         ...
 
     def on_status(self, status: SourceStatus) -> None: ...
+
+
+#: ``on_frames(source, time_ns, frames)``: the exact wire frames a source received
+#: (``time_ns``: wall-clock receipt time, ns since the epoch), in arrival order.
+FramesHook = Callable[[str, int, Sequence[bytes]], None]
+
+
+def frames_hook(sink: Sink) -> FramesHook | None:
+    """The sink's optional ``on_frames`` method, or None.
+
+    ``Sink.on_frames`` is optional: a sink that wants the raw frames (the capture
+    recorder with ``raw_frames = true``) defines it. A framed protocol's adapter looks it
+    up once per run and, only when it is there, hands over each batch of frames it
+    received, unchanged, before decoding them further; when it is absent the adapter does
+    no extra work at all.
+    """
+    hook = getattr(sink, "on_frames", None)
+    return hook if callable(hook) else None
 
 
 class Source(Protocol):
