@@ -17,6 +17,11 @@ after that are *live* and go first, unless their topic (an alert key, whose reta
 message is the key's current state) still has a backlog row: those wait their turn, so
 per topic the order always holds.
 
+Acknowledged rows stay in the outbox for ``resend_window_s`` (``_resend.py``): when
+delivery moves to another destination or a new connection, those acknowledged over any
+other connection within the window are sent again, since a broker killed right after
+its PUBACK loses what it had not yet saved or forwarded.
+
 Drops made by the outbox are reported as one ``outbox_drops`` health message after the
 next successful delivery.
 """
@@ -39,6 +44,7 @@ import structlog
 
 from edgepipe.core import Alert, Clock, DeliveryError
 from edgepipe.delivery._backlog import Backlog
+from edgepipe.delivery._resend import ResendWindow
 from edgepipe.delivery.chain import Destination, DestinationChain
 from edgepipe.delivery.message import alert_to_json, health_to_json
 from edgepipe.delivery.outbox import DropReport, NewMessage, Outbox, OutboxMessage, Priority
@@ -61,6 +67,7 @@ class ForwarderStats:
     sent: int = 0
     failures: int = 0
     rewinds: int = 0
+    resent: int = 0
     ack_timeouts: int = 0
     dropped_unbuffered: int = 0
 
@@ -100,7 +107,7 @@ class Forwarder:
         self.stats = ForwarderStats()
         self._db_exec = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="outbox")
         self._buffer: deque[NewMessage] = deque()
-        self._deletes: list[int] = []
+        self._window = ResendWindow(config.resend_window_s, clock)
         self._live: deque[OutboxMessage] = deque()
         self._inflight: dict[int, _Flight] = {}
         self._done: dict[int, bool] = {}  # acked seq -> deletion committed
@@ -109,6 +116,7 @@ class Forwarder:
         self._stalled = False
         self._want_report = False
         self._active: int | None = None
+        self._conn: tuple[int, int] | None = None  # (destination, its connects) in use
         self._commit_wake = asyncio.Event()
         self._send_wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -185,9 +193,8 @@ class Forwarder:
     async def close(self) -> None:
         """Close every connection ("offline" status) and the outbox file."""
         await self.chain.close()
-        if self._deletes:
-            dels, self._deletes = self._deletes, []
-            await self._db(self.outbox.delete, dels)
+        held, expired = self._window.take_commit()
+        await self._db(self.outbox.delete, expired, held)
         await self._db(self.outbox.close)
         self._db_exec.shutdown(wait=True)
 
@@ -196,6 +203,7 @@ class Forwarder:
             **asdict(self.stats),
             "depth": self.pending,
             "inflight": len(self._inflight),
+            "held": len(self._window),
             "backlog": self._backlog.active,
             "active": None if self._active is None else self.destinations[self._active].name,
             "dropped": dict(self.outbox.stats.dropped),
@@ -214,31 +222,31 @@ class Forwarder:
         while True:
             await self._commit_wake.wait()
             self._commit_wake.clear()
-            while self._buffer or self._deletes or self._want_report:
+            while self._buffer or self._window.held or self._window.due() or self._want_report:
                 take = min(len(self._buffer), self.config.batch_max)
                 batch = [self._buffer.popleft() for _ in range(take)]
-                dels, self._deletes = self._deletes, []
+                held, dels = self._window.take_commit()
                 report, self._want_report = self._want_report, False
                 try:
-                    rows, extra = await self._db(self._commit, batch, dels, report)
+                    rows, extra = await self._db(self._commit, batch, dels, held, report)
                 except DeliveryError as exc:
                     # An I/O error of the disk: keep everything in memory (bounded by
                     # max_pending) and try again; the service keeps running.
                     self._buffer.extendleft(reversed(batch))
-                    self._deletes[:0] = dels
+                    self._window.restore(held, dels)
                     self._want_report = self._want_report or report
                     _log.error("outbox_write_failed", error=str(exc), retry_s=RETRY_S,
                                buffered=len(self._buffer))  # fmt: skip
                     await asyncio.sleep(RETRY_S)
                     continue
-                self._after_commit(rows + extra, dels)
+                self._after_commit(rows + extra, [seq for seq, _ns in held])
 
     def _commit(
-        self, batch: list[NewMessage], dels: list[int], report: bool
+        self, batch: list[NewMessage], dels: list[int], held: list[tuple[int, int]], report: bool
     ) -> tuple[list[OutboxMessage], list[OutboxMessage]]:
-        """In the outbox thread: append new rows and forget acknowledged ones (one
-        transaction), then report drops."""
-        rows = self.outbox.append(batch, dels)
+        """In the outbox thread: append new rows, mark acknowledged ones and forget those
+        past the resend window (one transaction), then report drops."""
+        rows = self.outbox.append(batch, dels, held)
         extra = []
         if report:
             row = self.outbox.append_drop_report(self._drop_message)
@@ -312,6 +320,7 @@ class Forwarder:
                 if self.pending:
                     self._enter_backlog("destination available")
             try:
+                await self._resend_if_moved(dest)
                 if self._backlog.active and not self._backlog.started:
                     await self._start_backlog()
                     continue
@@ -333,6 +342,23 @@ class Forwarder:
             async with asyncio.timeout(timeout_s):
                 await self._send_wake.wait()
         self._send_wake.clear()
+
+    async def _resend_if_moved(self, dest: int) -> None:
+        """On a new destination or connection, send again what others acknowledged
+        within the resend window (their broker may have died with it)."""
+        conn = (dest, self.destinations[dest].publisher.connects)
+        if conn == self._conn:
+            return
+        self._conn = conn
+        seqs = self._window.take_resend(*conn)
+        if not seqs:
+            return
+        for seq in seqs:
+            self._done.pop(seq, None)
+        await self._db(self.outbox.unack, seqs)
+        self.stats.resent += len(seqs)
+        _log.info("outbox_resend", destination=self.destinations[dest].name, rows=len(seqs))
+        self._rewind("resend window", None)
 
     async def _start_backlog(self) -> None:
         gen = self._gen
@@ -401,7 +427,7 @@ class Forwarder:
             del self._inflight[seq]
         if seq not in self._done:
             self._done[seq] = False
-            self._deletes.append(seq)
+            self._window.add(seq, dest, self.destinations[dest].publisher.connects)
             self.stats.delivered += 1
             if self._on_delivered is not None:
                 self._on_delivered(row, self.destinations[dest].name)
@@ -425,6 +451,8 @@ class Forwarder:
         """A destination whose oldest message missed its PUBACK deadline is down."""
         while True:
             await asyncio.sleep(0.05)
+            if self._window.due():
+                self._commit_wake.set()  # rows past the resend window are deleted
             now = self._clock.monotonic_ns()
             for seq, f in self._inflight.items():
                 if f.deadline_ns <= now:

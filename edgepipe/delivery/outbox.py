@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 import structlog
 
 from edgepipe.core import Clock, DeliveryError
+from edgepipe.delivery._outbox_sql import in_chunks, migrate
 from edgepipe.delivery.outbox_config import OutboxConfig
 from edgepipe.delivery.outbox_records import (
     DropReport,
@@ -52,27 +53,6 @@ T = TypeVar("T")
 #: Bytes counted per row beyond topic and payload (row header, index entries).
 ROW_OVERHEAD = 64
 _NS = 1_000_000_000
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    priority INTEGER NOT NULL,
-    created_ns INTEGER NOT NULL,
-    retain INTEGER NOT NULL,
-    size INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_priority ON messages(priority, seq);
-CREATE INDEX IF NOT EXISTS messages_created ON messages(created_ns);
-CREATE TABLE IF NOT EXISTS drops (
-    priority INTEGER PRIMARY KEY,
-    count INTEGER NOT NULL,
-    first_ns INTEGER NOT NULL,
-    last_ns INTEGER NOT NULL
-);
-"""
 
 
 def _size(topic: str, payload: bytes) -> int:
@@ -135,16 +115,32 @@ class Outbox:
             ok = db.execute("PRAGMA quick_check").fetchone()[0]
             if ok != "ok":
                 raise sqlite3.DatabaseError(f"quick_check: {ok}")
-            db.executescript(_SCHEMA)
-            row = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM messages").fetchone()
+            migrate(db)
+            resend = self._resend_after_restart(db)
             drops = db.execute("SELECT count(*) FROM drops").fetchone()[0]
         except sqlite3.DatabaseError:
             db.close()
             raise
         self._db = db
-        self.depth, self.bytes = int(row[0]), int(row[1])
+        self._recount()
+        self.stats.resent_after_restart += resend
         self._has_drops = drops > 0
         _log.info("outbox_opened", path=str(self.path), depth=self.depth, bytes=self.bytes)
+
+    def _resend_after_restart(self, db: sqlite3.Connection) -> int:
+        """Rows acknowledged within the resend window are pending again, older ones go.
+
+        Across a crash nothing says whether the broker that acknowledged them is still
+        alive and kept them, so they are sent again (same ids); a restart is a failure.
+        """
+        cut = self._clock.time_ns() - int(self.config.resend_window_s * _NS)
+        with contextlib.closing(db.cursor()) as cur:
+            cur.execute("BEGIN IMMEDIATE")
+            cur.execute("DELETE FROM messages WHERE acked_ns < ?", (cut,))
+            cur.execute("UPDATE messages SET acked_ns = NULL WHERE acked_ns IS NOT NULL")
+            resend = cur.rowcount
+            cur.execute("COMMIT")
+        return resend
 
     def _move_aside(self, exc: BaseException) -> None:
         self.close()
@@ -182,28 +178,33 @@ class Outbox:
 
     # -- writing -----------------------------------------------------------------------
     def append(
-        self, messages: Sequence[NewMessage], acked: Sequence[int] = ()
+        self,
+        messages: Sequence[NewMessage],
+        acked: Sequence[int] = (),
+        held: Sequence[tuple[int, int]] = (),
     ) -> list[OutboxMessage]:
         """Commit ``messages`` in one transaction (one fsync) and return them with seqs.
 
-        ``acked``: rows delivered meanwhile, deleted in the same transaction (so a commit
-        costs one fsync, not two: that fsync is most of what the outbox adds to latency).
+        ``held``: (seq, acked_ns) of rows acknowledged meanwhile, kept for the resend
+        window; ``acked``: rows to forget (delivered, past that window). Both happen in
+        the same transaction (so a commit costs one fsync, not two or three: that fsync
+        is most of what the outbox adds to latency).
 
         Rows evicted by the caps in the same transaction may include some of ``messages``
         (never a critical one while a non-critical row is left); they are counted as
         dropped and simply absent from later :meth:`read` results.
         """
         if not messages:
-            self.delete(acked)
+            self.delete(acked, held)
             return []
-        return self._guard(lambda: self._append_full_safe(messages, acked))
+        return self._guard(lambda: self._append_full_safe(messages, acked, held))
 
     def _append_full_safe(
-        self, messages: Sequence[NewMessage], acked: Sequence[int]
+        self, messages: Sequence[NewMessage], acked: Sequence[int], held: Sequence[tuple[int, int]]
     ) -> list[OutboxMessage]:
         for _attempt in range(64):
             try:
-                return self._append_once(messages, acked)
+                return self._append_once(messages, acked, held)
             except sqlite3.OperationalError as exc:
                 if "full" not in str(exc):
                     raise
@@ -213,16 +214,16 @@ class Outbox:
                     break
         # Even an empty outbox cannot hold this batch: count it as dropped, keep running.
         self._record_drops([(m.priority, m.created_ns, m.key) for m in messages], "disk_full")
-        self.delete(acked)
+        self.delete(acked, held)
         return []
 
     def _append_once(
-        self, messages: Sequence[NewMessage], acked: Sequence[int]
+        self, messages: Sequence[NewMessage], acked: Sequence[int], held: Sequence[tuple[int, int]]
     ) -> list[OutboxMessage]:
         added = 0
         out: list[OutboxMessage] = []
         with self._txn() as db:
-            gone = self._delete_in_txn(db, acked)
+            gone = self._delete_in_txn(db, acked, held)
             cur = db.cursor()
             for m in messages:
                 size = _size(m.topic, m.payload)
@@ -261,7 +262,8 @@ class Outbox:
             raise
 
     def _recount(self) -> None:
-        row = self.db.execute("SELECT count(*), coalesce(sum(size), 0) FROM messages").fetchone()
+        sql = "SELECT count(*) - count(acked_ns), coalesce(sum(size), 0) FROM messages"
+        row = self.db.execute(sql).fetchone()
         self.depth, self.bytes = int(row[0]), int(row[1])
 
     def _enforce_caps_in_txn(self) -> None:
@@ -273,10 +275,12 @@ class Outbox:
             self._next_age_check_ns = now + _NS
             rows = self.db.execute(
                 "SELECT seq, priority, created_ns, size FROM messages "
-                "WHERE created_ns < ? AND priority < ? ORDER BY seq",
+                "WHERE created_ns < ? AND priority < ? AND acked_ns IS NULL ORDER BY seq",
                 (now - int(cfg.max_age_s * _NS), int(Priority.CRITICAL)),
             ).fetchall()
             self._drop_rows(rows, "max_age")
+        if self.bytes > cfg.max_bytes:
+            self._shed_held()
         if self.bytes > cfg.max_bytes:
             for prio in (Priority.INFO, Priority.WARNING):
                 self._evict(prio, self.bytes - cfg.max_bytes, "max_bytes")
@@ -289,7 +293,7 @@ class Outbox:
         while freed < need:
             rows = self.db.execute(
                 "SELECT seq, priority, created_ns, size FROM messages "
-                "WHERE priority = ? ORDER BY seq LIMIT 512",
+                "WHERE priority = ? AND acked_ns IS NULL ORDER BY seq LIMIT 512",
                 (int(prio),),
             ).fetchall()
             if not rows:
@@ -305,13 +309,25 @@ class Outbox:
 
     def _evict_for_full(self, need: int) -> bool:
         """Free ``need`` bytes for a write that hit the hard cap or a full disk."""
-        freed = 0
         with self._txn():
+            freed = self._shed_held()
             for prio in Priority:  # critical only when nothing else is left
                 freed += self._evict(prio, need - freed, "disk_full")
                 if freed >= need:
                     break
         return freed > 0
+
+    def _shed_held(self) -> int:
+        """Under a cap, delivered rows held for the resend window go first (not drops)."""
+        row = self.db.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE acked_ns IS NOT NULL"
+        ).fetchone()
+        if row[0]:
+            self.db.execute("DELETE FROM messages WHERE acked_ns IS NOT NULL")
+            self.bytes -= int(row[1])
+            self.stats.deleted += int(row[0])
+            _log.warning("outbox_resend_window_shed", rows=int(row[0]), bytes=self.bytes)
+        return int(row[1])
 
     def _drop_rows(self, rows: Sequence[Any], reason: str) -> None:
         if not rows:
@@ -354,7 +370,7 @@ class Outbox:
         rows = self._guard(
             lambda: self.db.execute(
                 "SELECT seq, topic, payload, priority, created_ns, retain FROM messages "
-                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                "WHERE seq > ? AND acked_ns IS NULL ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
         )
@@ -364,40 +380,60 @@ class Outbox:
         """Topics that still have a row with ``seq <= up_to_seq`` (the backlog's keys)."""
         rows = self._guard(
             lambda: self.db.execute(
-                "SELECT DISTINCT topic FROM messages WHERE seq <= ?", (up_to_seq,)
+                "SELECT DISTINCT topic FROM messages WHERE seq <= ? AND acked_ns IS NULL",
+                (up_to_seq,),
             ).fetchall()
         )
         return {r[0] for r in rows}
 
-    def delete(self, seqs: Sequence[int]) -> None:
-        """Forget acknowledged rows (one transaction); unknown seqs are ignored."""
-        if seqs:
-            self._guard(lambda: self._delete(seqs))
+    def delete(self, seqs: Sequence[int], held: Sequence[tuple[int, int]] = ()) -> None:
+        """Mark ``held`` (seq, acked_ns) acknowledged and forget ``seqs`` (one transaction);
+        unknown seqs are ignored."""
+        if seqs or held:
+            self._guard(lambda: self._delete(seqs, held))
 
-    def _delete(self, seqs: Sequence[int]) -> None:
+    def _delete(self, seqs: Sequence[int], held: Sequence[tuple[int, int]]) -> None:
         with self._txn() as db:
-            gone = self._delete_in_txn(db, seqs)
+            gone = self._delete_in_txn(db, seqs, held)
         self.stats.deleted += gone
 
-    def _delete_in_txn(self, db: sqlite3.Connection, seqs: Sequence[int]) -> int:
-        """Delete ``seqs`` (those still there); depth and bytes follow. Rows deleted."""
-        gone = 0
-        for chunk in range(0, len(seqs), 500):
-            part = seqs[chunk : chunk + 500]
-            marks = ",".join("?" * len(part))
-            row = db.execute(
-                f"SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE seq IN ({marks})",  # noqa: S608 - placeholders only
-                part,
-            ).fetchone()
-            db.execute(f"DELETE FROM messages WHERE seq IN ({marks})", part)  # noqa: S608
-            gone += int(row[0])
-            self.depth -= int(row[0])
-            self.bytes -= int(row[1])
+    def _delete_in_txn(
+        self, db: sqlite3.Connection, seqs: Sequence[int], held: Sequence[tuple[int, int]] = ()
+    ) -> int:
+        """Mark ``held``, delete ``seqs`` (those still there); depth and bytes follow."""
+        if held:
+            cur = db.executemany(
+                "UPDATE messages SET acked_ns = ? WHERE seq = ? AND acked_ns IS NULL",
+                [(ns, seq) for seq, ns in held],
+            )
+            self.depth -= cur.rowcount
+        pending, size = in_chunks(
+            db,
+            "SELECT count(*) - count(acked_ns), coalesce(sum(size), 0) FROM messages "
+            "WHERE seq IN ({marks})",
+            seqs,
+        )
+        gone, _ = in_chunks(db, "DELETE FROM messages WHERE seq IN ({marks})", seqs)
+        self.depth -= pending
+        self.bytes -= size
         return gone
+
+    def unack(self, seqs: Sequence[int]) -> int:
+        """Acknowledged rows become pending again (to be sent again); rows changed."""
+        if not seqs:
+            return 0
+        return self._guard(lambda: self._unack(seqs))
+
+    def _unack(self, seqs: Sequence[int]) -> int:
+        sql = "UPDATE messages SET acked_ns = NULL WHERE seq IN ({marks}) AND acked_ns IS NOT NULL"
+        with self._txn() as db:
+            changed, _ = in_chunks(db, sql, seqs)
+        self.depth += changed
+        return changed
 
     def oldest_created_ns(self) -> int | None:
         # The first row by seq: an index lookup, and created_ns grows with seq.
-        sql = "SELECT created_ns FROM messages ORDER BY seq LIMIT 1"
+        sql = "SELECT created_ns FROM messages WHERE acked_ns IS NULL ORDER BY seq LIMIT 1"
         row = self._guard(lambda: self.db.execute(sql).fetchone())
         return None if row is None else int(row[0])
 

@@ -37,6 +37,9 @@ class OutboxConfig:
     ``status_interval_s``: period of the retained status (depth, oldest age).
     ``down_hold_s``: how long a destination that missed a PUBACK deadline or rejected a
     message stays out of the chain before it is tried again (doubles, up to 30 s).
+    ``resend_window_s``: how long an acknowledged message is kept; when the destination
+    that acknowledged it fails within this time, it is sent again (it must cover the
+    broker's persistence interval, e.g. mosquitto's ``autosave_interval``).
     """
 
     path: str = ""
@@ -50,6 +53,7 @@ class OutboxConfig:
     max_inflight: int = 1000
     status_interval_s: float = 10.0
     down_hold_s: float = 2.0
+    resend_window_s: float = 5.0
 
     def __post_init__(self) -> None:
         check(self.max_bytes >= 64 * 1024, "max_bytes", "must be >= 65536")
@@ -62,6 +66,7 @@ class OutboxConfig:
         check(1 <= self.max_inflight <= 65535, "max_inflight", "must be 1..65535")
         check(self.status_interval_s > 0, "status_interval_s", "must be > 0")
         check(self.down_hold_s > 0, "down_hold_s", "must be > 0")
+        check(0 <= self.resend_window_s <= 3600, "resend_window_s", "must be 0..3600 s")
 
     def resolved_path(self) -> str:
         return self.path or default_outbox_path()

@@ -70,3 +70,4 @@ class OutboxStats:
     dropped: dict[str, int] = field(default_factory=lambda: {p.name.lower(): 0 for p in Priority})
     full_retries: int = 0
     corrupt_recoveries: int = 0
+    resent_after_restart: int = 0
