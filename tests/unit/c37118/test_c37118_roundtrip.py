@@ -16,6 +16,8 @@ from adapters.c37118.codec import (
     BadFrame,
     Decoder,
     Event,
+    RecordingDecoder,
+    UnknownConfig,
     decode_frame,
     encode,
     encode_cfg3_fragments,
@@ -299,3 +301,25 @@ def test_corrupted_frame_between_good_ones_is_one_bad_frame(
     assert len(good) == 4
     for got, want in zip(good, [drawn[0], drawn[1], drawn[3], drawn[4]], strict=True):
         assert_data_equal(got, want, cfg)
+
+
+@FAST
+@given(cfg=configs((FrameType.CFG2, FrameType.CFG3)), data=st.data(), max_size=st.integers(60, 400))
+def test_recording_decoder_keeps_the_exact_bytes_of_every_good_frame(
+    cfg: ConfigFrame, data: st.DataObject, max_size: int, feed: Feed
+) -> None:
+    data_frames = [encode(data.draw(data_for(cfg)), cfg) for _ in range(3)]
+    if cfg.frame_type == FrameType.CFG3:
+        cfg_frames = encode_cfg3_fragments(cfg, max_size)  # every fragment is kept
+    else:
+        cfg_frames = [encode(cfg)]
+    header = encode(HeaderFrame(2, cfg.idcode, 1, 2, data.draw(st.text(max_size=40))))
+    # A data frame before its config (UnknownConfig), garbage, then the stream proper.
+    good = [data_frames[0], header, *cfg_frames, *data_frames]
+    stream = data_frames[0] + b"\x00\x01 junk " + b"".join(good[1:])
+    recording = RecordingDecoder()
+    events = feed(recording, stream)
+    assert recording.frames == good
+    assert isinstance(events[0], UnknownConfig) and isinstance(events[1], BadFrame)
+    plain = feed(Decoder(), stream)  # and it decodes like the plain one (NaN != NaN: types)
+    assert [type(e) for e in events] == [type(e) for e in plain]
