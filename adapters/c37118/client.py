@@ -2,7 +2,9 @@
 
 A thin shell: sockets (``_links``) feed the sans-IO ``Decoder``, the ``Session`` state
 machine decides which command to send when, and ``batches`` turns data frames into
-``SampleBatch`` rows for the ``Sink``.
+``SampleBatch`` rows for the ``Sink``. A sink with the optional ``on_frames`` (the capture
+recorder with ``raw_frames = true``) also gets the exact bytes of every good frame, from a
+``RecordingDecoder``; other sinks cost nothing extra.
 
 Transports (clause 7): TCP, commands and data on one connection; UDP with commands over
 UDP to the PMU; UDP data received on a local port with commands over TCP
