@@ -19,8 +19,6 @@ __all__ = ["DecodeError", "ReadDecoder", "decode_point", "decode_read", "encode_
 import struct
 from collections.abc import Sequence
 
-import numpy as np
-
 from adapters.modbus.plan import ReadRequest
 from adapters.modbus.profile import ByteOrder, Point, PointType
 from edgepipe.core import ProtocolError
@@ -29,6 +27,9 @@ _STRUCT: dict[PointType, str] = {
     PointType.U16: ">H", PointType.I16: ">h", PointType.U32: ">I", PointType.I32: ">i",
     PointType.U64: ">Q", PointType.I64: ">q", PointType.F32: ">f", PointType.F64: ">d",
 }  # fmt: skip
+
+
+_FLOATS = (PointType.F32, PointType.F64)
 
 
 class DecodeError(ProtocolError):
@@ -108,10 +109,12 @@ class ReadDecoder:
     """``decode_read`` compiled for one request: one ``struct.unpack`` for the whole block.
 
     The registers of every fixed-width numeric point are put in big-endian order first
-    (a precomputed register permutation for word order, a byte-swap mask for byte order),
-    so a single format string with pad bytes for the holes reads them all, and scale and
-    offset are applied as arrays. Bits, booleans, strings and overlapping points take the
-    per-point path. This keeps the adapter's cost per poll near a bare pymodbus loop.
+    (a precomputed register permutation for word order, the positions to byte-swap for
+    byte order), so a single format string with pad bytes for the holes reads them all;
+    scale and offset touch only the points that have them. Pure Python on purpose: a read
+    holds at most 125 registers, and numpy's per-call cost on arrays that small exceeds
+    the work. Bits, booleans, strings and overlapping points take the per-point path.
+    This keeps the adapter's cost per poll near a bare pymodbus loop.
     """
 
     def __init__(self, request: ReadRequest, points: Sequence[Point]) -> None:
@@ -126,42 +129,56 @@ class ReadDecoder:
             if ok:
                 end = p.address + p.count
         self.points = points
-        self.fast = np.array(fast, dtype=np.intp)
-        perm = np.arange(request.count)
-        swap = np.zeros(request.count, dtype=bool)
+        #: point indices of the values ``decode`` returns first, in that order
+        self.fast: tuple[int, ...] = tuple(fast)
+        perm = list(range(request.count))
+        swap: list[int] = []
         fmt, pos = [">"], request.address
         for i in fast:
             p = points[i]
             lo = p.address - request.address
             if p.word_order is ByteOrder.LITTLE:
                 perm[lo : lo + p.count] = perm[lo : lo + p.count][::-1]
-            swap[lo : lo + p.count] = p.byte_order is ByteOrder.LITTLE
+            if p.byte_order is ByteOrder.LITTLE:
+                swap.extend(range(lo, lo + p.count))
             fmt.append(f"{2 * (p.address - pos)}x" if p.address > pos else "")
             fmt.append(_STRUCT[p.type][1])
             pos = p.address + p.count
-        self._perm = perm
-        self._swap = swap if swap.any() else None
+        used = pos - request.address if fast else 0
+        self._perm = None if perm[:used] == list(range(used)) else perm[:used]
+        self._swap = swap
+        self._used = used
+        self._pack = struct.Struct(f">{used}H")
         self._fmt = struct.Struct("".join(fmt))
-        self._used = 2 * (pos - request.address)
-        self.scale = np.array([points[i].scale for i in fast])
-        self.offset = np.array([points[i].offset for i in fast])
+        #: positions in the output of the floating-point points (the only ones with NaN)
+        self.floats = [k for k, i in enumerate(fast) if points[i].type in _FLOATS]
+        self._affine = [
+            (k, points[i].scale, points[i].offset)
+            for k, i in enumerate(fast)
+            if points[i].scale != 1.0 or points[i].offset != 0.0
+        ]
 
     def decode(
         self, values: Sequence[int] | Sequence[bool]
-    ) -> tuple[np.ndarray, dict[int, float | str]]:
+    ) -> tuple[list[float], dict[int, float | str]]:
         """(values of ``fast`` points, {point index: value} of the others)."""
         if len(values) < self.request.count:
             raise DecodeError(
                 f"unit {self.request.unit_id} fc {self.request.function_code} "
                 f"@{self.request.address}: asked {self.request.count} values, got {len(values)}"
             )
-        out = np.empty(0)
-        if len(self.fast):
-            regs = np.asarray(values[: self.request.count], dtype=np.uint16)[self._perm]
-            if self._swap is not None:
-                regs = np.where(self._swap, regs.byteswap(), regs)
-            raw = regs.astype(">u2").tobytes()[: self._used]
-            out = np.array(self._fmt.unpack(raw), dtype=np.float64) * self.scale + self.offset
+        out: list[float] = []
+        if self._used:
+            regs = [int(values[j]) for j in self._perm] if self._perm else values[: self._used]
+            if self._swap:
+                regs = list(regs)
+                for j in self._swap:
+                    w = regs[j]
+                    regs[j] = ((w & 0xFF) << 8) | (w >> 8)
+            # integers stay ints (exact, and the row's float64 array converts them)
+            out = list(self._fmt.unpack(self._pack.pack(*regs)))
+            for k, scale, offset in self._affine:
+                out[k] = out[k] * scale + offset
         slow: dict[int, float | str] = {}
         for i in self.slow:
             p = self.points[i]

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 __all__ = ["REFUSED", "DeviceConfig", "DeviceState", "stream_info"]
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from math import isnan
 
 import numpy as np
 
@@ -26,6 +28,11 @@ from edgepipe.core import ChannelInfo, ChannelKind, Quality, SampleBatch, Stream
 #: Exception codes that refuse the addresses themselves (MODBUS v1.1b3 clause 7).
 REFUSED = frozenset({2, 3})
 _BITS = (PointType.BOOL, PointType.BIT)
+_RECEIPT, _STALE = int(Quality.RECEIPT_TIME), int(Quality.STALE)
+_DEVICE_ERROR, _INVALID = int(Quality.DEVICE_ERROR), int(Quality.INVALID)
+# a read's decoder, the channel of each of its fast values, and their deadbands
+# and (first, last + 1) channel when they are consecutive without deadband
+_Compiled = tuple[ReadDecoder, list[int], list[float], tuple[int, int] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,25 +71,31 @@ class DeviceState:
         self.dev = dev
         self.plan: tuple[ReadRequest, ...] = plan_reads(dev.profile, dev.unit_id)
         self._split: set[ReadRequest] = set()
-        self._decoders: dict[ReadRequest, tuple[ReadDecoder, np.ndarray]] = {}
+        self._decoders: dict[ReadRequest, _Compiled] = {}
         points = dev.profile.points
         # channel index of each point (-1 for strings: no number for the pipeline)
         numeric = [i for i, p in enumerate(points) if p.numeric]
         self.channel = {pi: ci for ci, pi in enumerate(numeric)}
         n = len(numeric)
-        self.values = np.full(n, np.nan)
-        self.updated_ns = np.zeros(n, dtype=np.int64)  # 0 = never
-        self.invalid = np.zeros(n, dtype=bool)
+        # Plain lists, not arrays: a read touches a few dozen values, where numpy's
+        # per-call cost outweighs the work; the row's arrays are built once per cycle.
+        self.values: list[float] = [math.nan] * n
+        self.updated_ns: list[int] = [0] * n  # 0 = never
+        self.invalid: set[int] = set()  # channels refused by the device (NaN)
         self.texts: dict[str, str] = {}
-        self.deadband = np.array([points[i].deadband for i in numeric])
+        self.deadband = [points[i].deadband for i in numeric]
         self.cycle_error = False
 
-    def _decoder(self, request: ReadRequest) -> tuple[ReadDecoder, np.ndarray]:
+    def _decoder(self, request: ReadRequest) -> _Compiled:
         entry = self._decoders.get(request)
         if entry is None:
             dec = ReadDecoder(request, self.dev.profile.points)
-            channels = np.array([self.channel[i] for i in dec.fast.tolist()], dtype=np.intp)
-            entry = self._decoders[request] = (dec, channels)
+            channels = [self.channel[i] for i in dec.fast]
+            deadbands = [self.deadband[c] for c in channels]
+            lo = channels[0] if channels else 0
+            block = channels == list(range(lo, lo + len(channels))) and not any(deadbands)
+            span = (lo, lo + len(channels)) if block else None
+            entry = self._decoders[request] = (dec, channels, deadbands, span)
         return entry
 
     def apply_read(
@@ -90,16 +103,41 @@ class DeviceState:
     ) -> None:
         """A successful read's raw registers (bits): decode and take them (deadband holds
         small changes). ``DecodeError`` when the answer does not fit the request."""
-        dec, ch = self._decoder(request)
+        dec, channels, deadbands, span = self._decoder(request)
         fast, slow = dec.decode(values)
-        if len(ch):
-            old = self.values[ch]
-            take = np.isnan(old) | (np.abs(fast - old) > self.deadband[ch]) | self.invalid[ch]
-            self.values[ch] = np.where(take, fast, old)
-            self.updated_ns[ch] = now_ns
-            self.invalid[ch] = False
+        if span is not None and not self.invalid:
+            self._take_block(span, fast, dec.floats, now_ns)
+        else:
+            self._take_each(channels, fast, deadbands, now_ns)
         if slow:
             self.apply(request, slow, now_ns)
+
+    def _take_block(
+        self, span: tuple[int, int], fast: list[float], floats: list[int], now_ns: int
+    ) -> None:
+        """The common case, as slice assignments: consecutive channels, no deadband, none
+        invalid. Same outcome as ``_take_each``: a NaN answer holds a number."""
+        lo, hi = span
+        vals = self.values
+        if isnan(sum(fast)):  # NaN iff some value is NaN (or inf - inf): one C loop
+            for k in floats:
+                if isnan(fast[k]) and not isnan(vals[lo + k]):
+                    fast[k] = vals[lo + k]
+        vals[lo:hi] = fast
+        self.updated_ns[lo:hi] = [now_ns] * (hi - lo)
+
+    def _take_each(
+        self, channels: list[int], fast: list[float], deadbands: list[float], now_ns: int
+    ) -> None:
+        vals, updated, invalid = self.values, self.updated_ns, self.invalid
+        for ci, value, band in zip(channels, fast, deadbands, strict=True):
+            old = vals[ci]
+            # a NaN answer against a number holds the number, as the comparison says
+            if abs(value - old) > band or isnan(old) or ci in invalid:
+                vals[ci] = value
+            updated[ci] = now_ns
+        if invalid:
+            invalid.difference_update(channels)
 
     def apply(self, request: ReadRequest, decoded: dict[int, float | str], now_ns: int) -> None:
         """A successful read: take the values (deadband holds small changes)."""
@@ -109,10 +147,10 @@ class DeviceState:
                 continue
             ci = self.channel[pi]
             old = self.values[ci]
-            if np.isnan(old) or abs(value - old) > self.deadband[ci] or self.invalid[ci]:
+            if isnan(old) or abs(value - old) > self.deadband[ci] or ci in self.invalid:
                 self.values[ci] = value
             self.updated_ns[ci] = now_ns
-            self.invalid[ci] = False
+            self.invalid.discard(ci)
 
     def refuse(self, request: ReadRequest, code: int) -> None:
         """An exception response. Codes 2 and 3 (illegal data address/value, clause 7)
@@ -126,8 +164,8 @@ class DeviceState:
         for pi in request.points:
             ci = self.channel.get(pi)
             if ci is not None:
-                self.invalid[ci] = True
-                self.values[ci] = np.nan
+                self.invalid.add(ci)
+                self.values[ci] = math.nan
 
     def replan(self) -> bool:
         """At a cycle's end, split refused merged reads into one read per point, so a
@@ -149,25 +187,30 @@ class DeviceState:
 
     def row(self, now_ns: int) -> SampleBatch:
         """The row for a finished cycle, stamped ``now_ns`` (receipt time)."""
-        quality = Quality.RECEIPT_TIME
-        stale = (now_ns - self.updated_ns > self.dev.profile.stale_ns) & ~self.invalid
-        if stale.any():
-            quality |= Quality.STALE
+        quality = _RECEIPT  # plain ints: IntFlag arithmetic costs a microsecond a step
+        limit = now_ns - self.dev.profile.stale_ns
+        invalid = self.invalid
+        if invalid:
+            stale = any(t < limit for i, t in enumerate(self.updated_ns) if i not in invalid)
+        else:
+            stale = bool(self.updated_ns) and min(self.updated_ns) < limit
+        if stale:
+            quality |= _STALE
         if self.cycle_error:
-            quality |= Quality.DEVICE_ERROR
-        if self.invalid.all():
-            quality |= Quality.INVALID
+            quality |= _DEVICE_ERROR
+        if len(invalid) == len(self.values):
+            quality |= _INVALID
         self.cycle_error = False
-        values = self.values.copy()  # stale points keep their last value; the row says so
+        # stale points keep their last value; the row says so
         return SampleBatch(
             stream=self.dev.stream,
             times_ns=np.array([now_ns], dtype=np.int64),
-            values=values.reshape(1, -1),
-            quality=np.array([int(quality)], dtype=np.uint16),
+            values=np.array([self.values], dtype=np.float64),
+            quality=np.array([quality], dtype=np.uint16),
             device_time=False,
         )
 
     def stale_points(self, now_ns: int) -> list[str]:
         names = [p.name for p in self.dev.profile.numeric_points()]
-        stale = now_ns - self.updated_ns > self.dev.profile.stale_ns
-        return [n for n, s in zip(names, stale, strict=True) if s]
+        limit = now_ns - self.dev.profile.stale_ns
+        return [n for n, t in zip(names, self.updated_ns, strict=True) if t < limit]

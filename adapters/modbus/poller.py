@@ -206,7 +206,7 @@ class ModbusPoller:
         self.stats.rows += 1
         if int(row.quality[0]) & 4:  # Quality.STALE
             self.stats.stale_rows += 1
-        self.stats.overruns = sum(d.overruns for d in self.scheduler.devices)
+        self.stats.overruns = self.scheduler.overruns
         sink.on_batch(row)
 
     def _connect_client(self) -> AsyncModbusTcpClient:

@@ -188,7 +188,7 @@ def test_compiled_decoder_matches_point_by_point(gap: int) -> None:
         expected = decode_read(req, prof.points, regs)
         fast, slow = ReadDecoder(req, prof.points).decode(regs)
         dec = ReadDecoder(req, prof.points)
-        got = dict(zip(dec.fast.tolist(), fast.tolist(), strict=True)) | slow
+        got = dict(zip(dec.fast, fast, strict=True)) | slow
         assert got == expected
         with pytest.raises(DecodeError):
             dec.decode(regs[:-1])

@@ -1,0 +1,58 @@
+"""DeviceState takes a read's values the same way on its fast path (consecutive channels,
+no deadband, none invalid: slice assignments) and on its per-channel path."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+from adapters.modbus.device import DeviceConfig, DeviceState
+from adapters.modbus.profile import DeviceProfile, parse_profile
+from edgepipe.core import Quality
+
+
+def _state(deadband: float) -> DeviceState:
+    points = [{"name": f"f{i}", "table": "holding", "address": 2 * i, "type": "f32",
+               "deadband": deadband} for i in range(3)]  # fmt: skip
+    profile = parse_profile({"points": points, "poll_interval_s": 1.0})
+    assert isinstance(profile, DeviceProfile)
+    return DeviceState(DeviceConfig(profile, 1, "a", "s/1"))
+
+
+def _regs(*values: float) -> list[int]:
+    raw = struct.pack(f">{len(values)}f", *values)
+    return list(struct.unpack(f">{2 * len(values)}H", raw))
+
+
+def _same(a: list[float], b: list[float]) -> bool:
+    return all((math.isnan(x) and math.isnan(y)) or x == y for x, y in zip(a, b, strict=True))
+
+
+def test_block_and_per_channel_paths_agree() -> None:
+    fast, each = _state(0.0), _state(1e-12)  # a deadband forces the per-channel path
+    (req,) = fast.plan
+    assert fast._decoder(req)[3] is not None and each._decoder(req)[3] is None
+    steps = [(1.0, 2.0, 3.0), (1.0, math.nan, 4.0), (5.0, 6.0, math.nan)]
+    for k, values in enumerate(steps, start=1):
+        fast.apply_read(req, _regs(*values), k)
+        each.apply_read(req, _regs(*values), k)
+        assert _same(fast.values, each.values), (k, fast.values, each.values)
+        assert fast.updated_ns == each.updated_ns == [k] * 3
+    # a NaN answer holds the number it replaces (the deadband comparison is False)
+    assert fast.values == [5.0, 6.0, 4.0]
+
+
+def test_refused_channels_come_back_and_rows_say_so() -> None:
+    state = _state(0.0)
+    (req,) = state.plan
+    state.apply_read(req, _regs(1.0, 2.0, 3.0), 1)
+    state.refuse(req, 2)
+    assert state.invalid == {0, 1, 2} and all(math.isnan(v) for v in state.values)
+    row = state.row(2)
+    assert int(row.quality[0]) & Quality.INVALID
+    assert row.values.shape == (1, 3) and row.values.dtype.kind == "f"
+    state.apply_read(req, _regs(7.0, 8.0, 9.0), 3)  # invalid: per-channel path
+    assert state.invalid == set() and state.values == [7.0, 8.0, 9.0]
+    assert int(state.row(4).quality[0]) == Quality.RECEIPT_TIME
+    # three poll intervals without a read: stale
+    assert int(state.row(3 + 3_000_000_001).quality[0]) & Quality.STALE
