@@ -31,6 +31,7 @@ class Backlog:
         self._rate = rate
         self._burst = max(1.0, rate / 20)  # 50 ms worth
         self._tokens = 0.0
+        self._free = 0  # messages that may go unpaced (a resend, see grant)
         self._refill_ns = 0
         self._clock = clock
 
@@ -56,6 +57,7 @@ class Backlog:
         if not rows:
             self.active = False
             self.topics = set()
+            self._free = 0
             return False
         self.cursor = rows[-1].seq
         self.rows.extend(rows)
@@ -67,17 +69,27 @@ class Backlog:
             return True
         return self.end is not None and row.seq > self.end and row.topic not in self.topics
 
+    def grant(self, n: int) -> None:
+        """Let ``n`` more messages go out unpaced: what is sent again after a failure
+        (at most the resend window's worth) is not held behind the pace."""
+        self._free += n
+
     def may_send(self) -> bool:
         """A row is read ahead and the pace allows one more message now."""
         if not self.rows:
             return False
+        if self._free > 0:
+            return True
         now = self._clock.monotonic_ns()
         self._tokens = min(self._burst, self._tokens + (now - self._refill_ns) / _NS * self._rate)
         self._refill_ns = now
         return self._tokens >= 1
 
     def spend(self) -> None:
-        self._tokens -= 1
+        if self._free > 0:
+            self._free -= 1
+        else:
+            self._tokens -= 1
 
     def floor(self) -> int:
         """Lowest seq the backlog may still hand out (for pruning acknowledged seqs)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = ["ResendWindow"]
 
 from collections import deque
+from collections.abc import Callable
 
 from edgepipe.core import Clock
 
@@ -21,13 +22,21 @@ _NS = 1_000_000_000
 
 
 class ResendWindow:
-    """Acknowledgements of the last ``window_s`` seconds, by destination and connection."""
+    """Acknowledgements of the last ``window_s`` seconds, by destination and connection.
 
-    def __init__(self, window_s: float, clock: Clock) -> None:
+    A row is safe, and deleted, once a connection that acknowledged it has lived
+    ``window_s`` past that acknowledgement (``alive(dest, conn)`` says whether it still
+    does). Sent again to another connection, a row keeps its earlier acknowledgements:
+    a resend made only to keep order on the new destination does not restart its window.
+    """
+
+    def __init__(self, window_s: float, clock: Clock, alive: Callable[[int, int], bool]) -> None:
         self._window_ns = int(window_s * _NS)
         self._clock = clock
-        self._acks: dict[int, tuple[int, int, int]] = {}  # seq -> (acked_ns, dest, conn)
+        self._alive = alive
+        self._acks: dict[int, list[tuple[int, int, int]]] = {}  # seq -> [(ns, dest, conn)]
         self._order: deque[tuple[int, int]] = deque()  # (acked_ns, seq), oldest first
+        self._resending: set[int] = set()
         self.held: list[tuple[int, int]] = []  # (seq, acked_ns) to mark in the next commit
         self.expired: list[int] = []  # seqs to delete in the next commit
 
@@ -37,23 +46,30 @@ class ResendWindow:
     def add(self, seq: int, dest: int, conn: int) -> None:
         """``seq`` was acknowledged by connection ``conn`` of destination ``dest``."""
         now = self._clock.time_ns()
-        self._acks[seq] = (now, dest, conn)
+        self._acks.setdefault(seq, []).append((now, dest, conn))
+        self._resending.discard(seq)
         self._order.append((now, seq))
         self.held.append((seq, now))
 
     def due(self) -> bool:
-        """Some acknowledgement is past the window (its row can be deleted)."""
+        """Some acknowledgement is past the window (its row may be deleted)."""
         return bool(self._order) and self._order[0][0] <= self._clock.time_ns() - self._window_ns
 
     def expire(self) -> None:
-        """Move rows past the window to ``expired`` (deleted in the next commit)."""
+        """Rows that a still-living connection has held for the window go to ``expired``."""
         cut = self._clock.time_ns() - self._window_ns
         while self._order and self._order[0][0] <= cut:
             ns, seq = self._order.popleft()
-            entry = self._acks.get(seq)
-            if entry is not None and entry[0] == ns:  # else: sent again and re-acknowledged
+            acks = self._acks.get(seq)
+            ack = next((a for a in acks or () if a[0] == ns), None)
+            if acks is None or ack is None:
+                continue
+            if self._alive(ack[1], ack[2]):
                 del self._acks[seq]
+                self._resending.discard(seq)
                 self.expired.append(seq)
+            else:  # that broker failed since: the row waits for another acknowledgement
+                acks.remove(ack)
 
     def take_commit(self) -> tuple[list[tuple[int, int]], list[int]]:
         """What the next commit marks (held) and deletes (expired)."""
@@ -68,15 +84,15 @@ class ResendWindow:
         self.expired[:0] = expired
 
     def take_resend(self, dest: int, conn: int) -> list[int]:
-        """Seqs acknowledged within the window over any connection but ``(dest, conn)``:
-        they are pending again (and no longer held)."""
-        cut = self._clock.time_ns() - self._window_ns
+        """Held seqs that connection ``conn`` of ``dest`` has not acknowledged: they are
+        pending again (to be sent to it)."""
         seqs = sorted(
-            s for s, (ns, d, c) in self._acks.items() if (d, c) != (dest, conn) and ns > cut
+            s
+            for s, acks in self._acks.items()
+            if s not in self._resending and all((d, c) != (dest, conn) for _, d, c in acks)
         )
-        for s in seqs:
-            del self._acks[s]
         if seqs:
+            self._resending.update(seqs)
             again = set(seqs)
             self.held = [h for h in self.held if h[0] not in again]
         return seqs

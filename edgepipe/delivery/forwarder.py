@@ -17,10 +17,8 @@ after that are *live* and go first, unless their topic (an alert key, whose reta
 message is the key's current state) still has a backlog row: those wait their turn, so
 per topic the order always holds.
 
-Acknowledged rows stay in the outbox for ``resend_window_s`` (``_resend.py``): when
-delivery moves to another destination or a new connection, those acknowledged over any
-other connection within the window are sent again, since a broker killed right after
-its PUBACK loses what it had not yet saved or forwarded.
+Acknowledged rows are held for ``resend_window_s`` and sent again when delivery moves
+to another connection (``_resend.py``): a broker killed after its PUBACK loses them.
 
 Drops made by the outbox are reported as one ``outbox_drops`` health message after the
 next successful delivery.
@@ -37,13 +35,14 @@ import functools
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 import structlog
 
 from edgepipe.core import Alert, Clock, DeliveryError
 from edgepipe.delivery._backlog import Backlog
+from edgepipe.delivery._forwarder_records import Flight, ForwarderStats, drop_message
 from edgepipe.delivery._resend import ResendWindow
 from edgepipe.delivery.chain import Destination, DestinationChain
 from edgepipe.delivery.message import alert_to_json, health_to_json
@@ -57,27 +56,6 @@ _NS = 1_000_000_000
 _READ_BATCH = 1024
 #: Pause before retrying after the outbox file failed to read or write.
 RETRY_S = 0.5
-
-
-@dataclass(slots=True)
-class ForwarderStats:
-    submitted: int = 0
-    committed: int = 0
-    delivered: int = 0
-    sent: int = 0
-    failures: int = 0
-    rewinds: int = 0
-    resent: int = 0
-    ack_timeouts: int = 0
-    dropped_unbuffered: int = 0
-
-
-@dataclass(slots=True)
-class _Flight:
-    dest: int
-    deadline_ns: int
-    gen: int
-    mid: int
 
 
 class Forwarder:
@@ -107,9 +85,9 @@ class Forwarder:
         self.stats = ForwarderStats()
         self._db_exec = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="outbox")
         self._buffer: deque[NewMessage] = deque()
-        self._window = ResendWindow(config.resend_window_s, clock)
+        self._window = ResendWindow(config.resend_window_s, clock, self._alive)
         self._live: deque[OutboxMessage] = deque()
-        self._inflight: dict[int, _Flight] = {}
+        self._inflight: dict[int, Flight] = {}
         self._done: dict[int, bool] = {}  # acked seq -> deletion committed
         self._gen = 0
         self._backlog = Backlog(config.drain_rate, clock)
@@ -254,11 +232,7 @@ class Forwarder:
         return rows, extra
 
     def _drop_message(self, report: DropReport) -> NewMessage:
-        now = self._clock.time_ns()
-        detail = {"dropped": report.dropped, "first_ns": report.first_ns, "last_ns": report.last_ns}
-        payload = health_to_json(self.site, "outbox_drops", now, detail)
-        topic = health_topic(self.site, "outbox_drops")
-        return NewMessage(topic, payload, Priority.INFO, now, False, "outbox_drops")
+        return drop_message(self.site, self._clock.time_ns(), report)
 
     def _after_commit(self, rows: list[OutboxMessage], dels: list[int]) -> None:
         for seq in dels:
@@ -343,6 +317,11 @@ class Forwarder:
                 await self._send_wake.wait()
         self._send_wake.clear()
 
+    def _alive(self, dest: int, conn: int) -> bool:
+        """Connection ``conn`` of ``dest`` is still up (it has not failed since)."""
+        pub = self.destinations[dest].publisher
+        return pub.connects == conn and pub.connected
+
     async def _resend_if_moved(self, dest: int) -> None:
         """On a new destination or connection, send again what others acknowledged
         within the resend window (their broker may have died with it)."""
@@ -359,6 +338,7 @@ class Forwarder:
         self.stats.resent += len(seqs)
         _log.info("outbox_resend", destination=self.destinations[dest].name, rows=len(seqs))
         self._rewind("resend window", None)
+        self._backlog.grant(len(seqs))
 
     async def _start_backlog(self) -> None:
         gen = self._gen
@@ -413,7 +393,7 @@ class Forwarder:
             self._failed(row.seq, self._gen, dest, exc)
             return False
         deadline = self._clock.monotonic_ns() + int(pub.config.ack_timeout_s * _NS)
-        self._inflight[row.seq] = _Flight(dest, deadline, self._gen, mid)
+        self._inflight[row.seq] = Flight(dest, deadline, self._gen, mid)
         self.stats.sent += 1
         return True
 
@@ -422,12 +402,16 @@ class Forwarder:
         if exc is not None:
             self._failed(seq, gen, dest, exc)
             return
-        flight = self._inflight.get(seq)
-        if flight is not None and flight.gen == gen:
-            del self._inflight[seq]
+        conn = self.destinations[dest].publisher.connects
+        if gen != self._gen and (dest, conn) != self._conn:
+            # Rewound since, to another connection: the row goes there again (counting
+            # this PUBACK would leave that one without it, and a later resend would put
+            # it behind newer rows of its topic).
+            return
+        self._inflight.pop(seq, None)
         if seq not in self._done:
             self._done[seq] = False
-            self._window.add(seq, dest, self.destinations[dest].publisher.connects)
+            self._window.add(seq, dest, conn)
             self.stats.delivered += 1
             if self._on_delivered is not None:
                 self._on_delivered(row, self.destinations[dest].name)

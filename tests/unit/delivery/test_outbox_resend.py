@@ -70,30 +70,31 @@ def test_over_the_soft_cap_held_rows_go_first_and_are_not_drops(tmp_path: Path) 
     assert ob.read(0, 1)[0].seq == rows[-1].seq + 1
 
 
-def test_window_resends_what_other_connections_acknowledged() -> None:
+def test_window_resends_what_the_new_connection_has_not_acknowledged() -> None:
     clock = VirtualClock(T0)
-    w = ResendWindow(2.0, clock)
+    w = ResendWindow(2.0, clock, lambda _d, _c: True)
     w.add(1, dest=0, conn=1)
     w.add(2, dest=1, conn=1)
     w.add(3, dest=0, conn=2)
-    assert w.take_resend(0, 2) == [1, 2]  # only the current connection's acks are kept
+    assert w.take_resend(0, 2) == [1, 2]  # only the current connection's acks count
     assert w.held == [(3, T0)]
+    assert w.take_resend(0, 2) == []  # already on their way
     clock.advance(int(3.0 * NS))
     assert w.due()
     held, expired = w.take_commit()
-    assert held == [(3, T0)] and expired == [3] and len(w) == 0
-    assert w.take_resend(1, 1) == []
+    assert held == [(3, T0)] and expired == [1, 2, 3] and len(w) == 0
 
 
-def test_a_re_acknowledged_row_expires_from_its_last_ack() -> None:
+def test_a_row_stays_until_a_living_connection_held_it_for_the_window() -> None:
     clock = VirtualClock(T0)
-    w = ResendWindow(2.0, clock)
-    w.add(1, dest=0, conn=1)
+    up = {(0, 1): False, (1, 1): True}
+    w = ResendWindow(2.0, clock, lambda d, c: up[(d, c)])
+    w.add(1, dest=0, conn=1)  # its broker dies afterwards
     assert w.take_resend(1, 1) == [1]
     clock.advance(int(1.5 * NS))
     w.add(1, dest=1, conn=1)
     clock.advance(int(1.0 * NS))
-    assert w.take_commit()[1] == []  # 1 s after its last ack: still held
+    assert w.take_commit()[1] == []  # 1 s after the living ack: still held
     clock.advance(int(1.5 * NS))
     assert w.take_commit()[1] == [1]
 
