@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -61,7 +62,8 @@ def delivered(row: OutboxMessage, destination: str) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     clock = SystemClock()
-    cfg = OutboxConfig(path=args.outbox, drain_rate=1000.0, status_interval_s=1.0, down_hold_s=0.5)
+    cfg = OutboxConfig(path=args.outbox, drain_rate=1000.0, status_interval_s=1.0,
+                       down_hold_s=0.5, resend_window_s=args.resend_window)  # fmt: skip
     chain = [
         Destination(name, MqttPublisher(broker(port, name), SITE, clock))
         for name, port in (("local", args.local), ("regional", args.regional))
@@ -112,4 +114,8 @@ if __name__ == "__main__":
     p.add_argument("--regional", type=int, required=True)
     p.add_argument("--run", type=int, required=True)
     p.add_argument("--rate", type=float, default=200.0)
+    # Covers the brokers' autosave_interval (1 s) plus the time to notice a failure.
+    p.add_argument(
+        "--resend-window", type=float, default=float(os.environ.get("CHAOS_RESEND_WINDOW", "1.5"))
+    )
     asyncio.run(main(p.parse_args()))

@@ -10,13 +10,15 @@ every duplicate follows a failure.
 
 The subscribers keep persistent sessions (MQTT 5 Session Expiry) on brokers that save
 their state every second, so a message a broker acknowledged while a subscriber was
-reconnecting still reaches it. What no publisher can prevent: a broker SIGKILLed after
-its PUBACK but before it wrote the message to a subscriber loses it (mosquitto saves
-state only every ``autosave_interval``). Such alerts (every PUBACK of them came from a
-broker killed within 250 ms) are counted and printed, and must stay rare; seen once in
-~20 runs (64 alerts acknowledged by the local broker 9 ms before its SIGKILL). Any
-other missing alert fails the test, with the brokers that acknowledged it and the
-failure times. The backlog drains at 1,000/s so the subscribers keep up.
+reconnecting still reaches it. A broker SIGKILLed after its PUBACK but before it wrote
+the message to a subscriber loses it (mosquitto saves state only every
+``autosave_interval``): the forwarder's resend window (2 s, covering the 1 s
+autosave) sends it again to the broker that takes over. So no id may be missing; a
+missing one fails the test with the brokers that acknowledged it and the failure
+times. Order per topic is checked on first arrivals; an alert a killed broker had
+acknowledged and lost, sent again to it later, arrives behind newer ones its subscriber
+did get: those are counted and printed (the broker lost it, not the publisher's order).
+The backlog drains at 1,000/s so the subscribers keep up.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -46,7 +48,6 @@ DRIVER = Path(__file__).with_name("outbox_chaos_driver.py")
 LOCAL_KILLS = 20
 REGIONAL_KILLS = 10
 EDGE_KILLS = 5
-BROKER_WINDOW_NS = 250_000_000
 BROKER_CONF = ("autosave_interval 1", "max_queued_messages 0", "persistent_client_expiration 1h")
 
 
@@ -142,30 +143,26 @@ async def _chaos_edge(driver: Driver, rng: random.Random, failures: list[int]) -
         driver.start()
 
 
-def _died_in_broker(acks: list[tuple[str, int]], kills: dict[str, list[int]]) -> bool:
-    """Every PUBACK of the alert came from a broker that was SIGKILLed right after.
-
-    Past its PUBACK a message is the broker's: mosquitto keeps it in memory until it has
-    written it to the subscriber (or saved it at the next autosave), so a broker killed
-    in that window loses it, and no publisher can know. Those are counted and printed,
-    not hidden; any other missing alert fails the test.
-    """
-    return bool(acks) and all(
-        any(0 <= k - t <= BROKER_WINDOW_NS for k in kills[dest]) for dest, t in acks
-    )
-
-
 def _key(alert_id: str) -> tuple[int, int]:
     run, n = alert_id[1:].split("-")
     return int(run), int(n)
 
 
+def _lost_by_broker(acks: list[tuple[str, int]], kills: list[int], name: str, t: int) -> bool:
+    """Broker ``name`` acknowledged the alert, then was killed before ``t``: it lost it
+    (its subscriber never saw it) and the resend window brought it back."""
+    return any(d == name and any(a <= k <= t for k in kills) for d, a in acks)
+
+
 def _check_order_and_duplicates(
-    received: Received, failures: list[int]
-) -> tuple[int, dict[str, int]]:
+    received: Received, failures: list[int], lost_by_broker: Callable[[str, int], bool]
+) -> tuple[int, dict[str, int], int]:
+    """Duplicates only after a failure; per topic, first arrivals in raise order, except
+    an alert the broker lost (acknowledged, then killed) and got again from the resend
+    window: behind the newer ones that its subscriber did get. Those are counted."""
     first: dict[str, int] = {}
     last_by_topic: dict[str, tuple[int, int]] = {}
-    duplicates = 0
+    duplicates = restored = 0
     for t, alert_id, topic, _raised in received.items:
         if alert_id in first:
             duplicates += 1
@@ -174,9 +171,13 @@ def _check_order_and_duplicates(
             continue
         first[alert_id] = t
         k = _key(alert_id)
-        assert last_by_topic.get(topic, (-1, -1)) < k, (received.name, topic, alert_id)
+        before = last_by_topic.get(topic, (-1, -1))
+        if before > k and lost_by_broker(alert_id, t):
+            restored += 1
+            continue
+        assert before < k, (received.name, topic, alert_id, "after", before)
         last_by_topic[topic] = k
-    return duplicates, first
+    return duplicates, first, restored
 
 
 @pytest.fixture
@@ -237,30 +238,32 @@ async def test_nothing_is_lost_under_broker_and_edge_crashes(
 
     raised = driver.raised
     dups: dict[str, int] = {}
+    restored: dict[str, int] = {}
     firsts: dict[str, dict[str, int]] = {}
     for name, rec in got.items():
-        dups[name], firsts[name] = _check_order_and_duplicates(rec, failures)
+        dups[name], firsts[name], restored[name] = _check_order_and_duplicates(
+            rec,
+            failures,
+            lambda i, t, n=name: _lost_by_broker(driver.acks.get(i, []), kills[n], n, t),
+        )
     delivered = set(firsts["local"]) | set(firsts["regional"])
     missing = sorted(raised - delivered, key=_key)
-    in_broker = [m for m in missing if _died_in_broker(driver.acks.get(m, []), kills)]
     max_delay_s = _max_delay_s(got)
     print(
         f"\nchaos {chaos_s:.0f} s: raised {len(raised)}, delivered {len(delivered)} "
         f"(local {len(firsts['local'])}, regional {len(firsts['regional'])}), "
         f"duplicates {sum(dups.values())} {dups}, max delay {max_delay_s:.2f} s, "
         f"kills: local {LOCAL_KILLS}, regional {REGIONAL_KILLS}, edgepipe {EDGE_KILLS}, "
-        f"driver runs {driver.runs}, final {driver.done}; acknowledged by a broker that "
-        f"was killed within {BROKER_WINDOW_NS / 1e6:.0f} ms and never forwarded: "
-        f"{len(in_broker)}"
+        f"driver runs {driver.runs}, final {driver.done}, missing {len(missing)}, "
+        f"lost by a killed broker and sent again (behind newer ones) {restored}"
     )
     assert driver.done == ["DONE 0"]
     assert len(raised) > 5000
-    lost = [m for m in missing if m not in in_broker]
+    lost = missing
     if lost:
         when = [f"{f % 10**11 / 1e9:.3f}" for f in sorted(failures)]
         acks = {m: driver.acks.get(m) for m in lost[:5]}
         pytest.fail(f"{len(lost)} alerts lost, first acked as {acks}; failures at {when}")
-    assert len(in_broker) < len(raised) // 50
     assert firsts["local"] and firsts["regional"]
 
 
