@@ -106,24 +106,18 @@ class DeviceState:
         dec, channels, deadbands, span = self._decoder(request)
         fast, slow = dec.decode(values)
         if span is not None and not self.invalid:
-            self._take_block(span, fast, dec.floats, now_ns)
+            self._take_block(span, fast, now_ns)
         else:
             self._take_each(channels, fast, deadbands, now_ns)
         if slow:
             self.apply(request, slow, now_ns)
 
-    def _take_block(
-        self, span: tuple[int, int], fast: list[float], floats: list[int], now_ns: int
-    ) -> None:
+    def _take_block(self, span: tuple[int, int], fast: list[float], now_ns: int) -> None:
         """The common case, as slice assignments: consecutive channels, no deadband, none
-        invalid. Same outcome as ``_take_each``: a NaN answer holds a number."""
+        invalid. Same outcome as ``_take_each``: a NaN answer (a float register's "not
+        available") replaces the value, so the point reads as absent, not as its past."""
         lo, hi = span
-        vals = self.values
-        if isnan(sum(fast)):  # NaN iff some value is NaN (or inf - inf): one C loop
-            for k in floats:
-                if isnan(fast[k]) and not isnan(vals[lo + k]):
-                    fast[k] = vals[lo + k]
-        vals[lo:hi] = fast
+        self.values[lo:hi] = fast
         self.updated_ns[lo:hi] = [now_ns] * (hi - lo)
 
     def _take_each(
@@ -132,8 +126,8 @@ class DeviceState:
         vals, updated, invalid = self.values, self.updated_ns, self.invalid
         for ci, value, band in zip(channels, fast, deadbands, strict=True):
             old = vals[ci]
-            # a NaN answer against a number holds the number, as the comparison says
-            if abs(value - old) > band or isnan(old) or ci in invalid:
+            # a NaN answer is taken: the point is absent now, not what it was
+            if abs(value - old) > band or isnan(old) or isnan(value) or ci in invalid:
                 vals[ci] = value
             updated[ci] = now_ns
         if invalid:
@@ -147,7 +141,8 @@ class DeviceState:
                 continue
             ci = self.channel[pi]
             old = self.values[ci]
-            if isnan(old) or abs(value - old) > self.deadband[ci] or ci in self.invalid:
+            stale_band = abs(value - old) <= self.deadband[ci]
+            if isnan(old) or isnan(value) or not stale_band or ci in self.invalid:
                 self.values[ci] = value
             self.updated_ns[ci] = now_ns
             self.invalid.discard(ci)

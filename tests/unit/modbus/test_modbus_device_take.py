@@ -38,8 +38,9 @@ def test_block_and_per_channel_paths_agree() -> None:
         each.apply_read(req, _regs(*values), k)
         assert _same(fast.values, each.values), (k, fast.values, each.values)
         assert fast.updated_ns == each.updated_ns == [k] * 3
-    # a NaN answer holds the number it replaces (the deadband comparison is False)
-    assert fast.values == [5.0, 6.0, 4.0]
+    # a NaN answer (a float register's "not available") makes the point absent: it must
+    # not keep showing the last number as if it were fresh
+    assert _same(fast.values, [5.0, 6.0, math.nan])
 
 
 def test_refused_channels_come_back_and_rows_say_so() -> None:
