@@ -29,7 +29,6 @@ _STRUCT: dict[PointType, str] = {
 }  # fmt: skip
 
 
-_FLOATS = (PointType.F32, PointType.F64)
 
 
 class DecodeError(ProtocolError):
@@ -150,8 +149,6 @@ class ReadDecoder:
         self._used = used
         self._pack = struct.Struct(f">{used}H")
         self._fmt = struct.Struct("".join(fmt))
-        #: positions in the output of the floating-point points (the only ones with NaN)
-        self.floats = [k for k, i in enumerate(fast) if points[i].type in _FLOATS]
         self._affine = [
             (k, points[i].scale, points[i].offset)
             for k, i in enumerate(fast)
