@@ -108,7 +108,6 @@ async def test_failover_to_regional_and_back_to_local(tmp_path: Path) -> None:
                 seen.append(await next_id(at_local))
             assert seen == [i for i in ("fw-1", "fw-2", "fw-3") if i in seen]
             assert fw.pending == 0 or await fw.drain(2.0)
-            assert fw.stats.resent >= 3
 
 
 async def test_a_broker_that_returns_gets_again_what_it_acknowledged_before_dying(
