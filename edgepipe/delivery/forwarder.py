@@ -83,6 +83,7 @@ class Forwarder:
         self._on_commit = on_commit  # hooks for tests and tools: rows committed,
         self._on_delivered = on_delivered  # and (row, destination) acknowledged
         self.stats = ForwarderStats()
+        self.last_status: dict[str, Any] | None = None  # the last retained status sent
         self._db_exec = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="outbox")
         self._buffer: deque[NewMessage] = deque()
         self._window = ResendWindow(config.resend_window_s, clock, self._alive)
@@ -461,4 +462,5 @@ class Forwarder:
                 "active": None if self._active is None else self.destinations[self._active].name,
                 "dropped": dict(self.outbox.stats.dropped),
             }
+            self.last_status = detail  # for /metrics, which must not touch the database
             await self.chain.publish_status(detail)

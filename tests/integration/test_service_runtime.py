@@ -158,7 +158,10 @@ async def test_metrics_scrape_and_healthz_turns_503_when_the_stream_goes_quiet(
     simulator: PmuSimulator, tmp_path: Path, mosquitto: MosquittoBroker
 ) -> None:
     path = tmp_path / "edgepipe.toml"
-    delivery = f'[mqtt]\nport = {mosquitto.port}\n[outbox]\npath = "{tmp_path / "outbox.sqlite"}"\n'
+    delivery = (
+        f"[mqtt]\nport = {mosquitto.port}\n"
+        f'[outbox]\npath = "{tmp_path / "outbox.sqlite"}"\nstatus_interval_s = 0.2\n'
+    )
     path.write_text(_config_text(simulator.port) + delivery)
     runtime, task = await _start(path)
     try:
@@ -183,6 +186,7 @@ async def test_metrics_scrape_and_healthz_turns_503_when_the_stream_goes_quiet(
             'edgepipe_stream_staleness_seconds{stream="feeder/2"}',
             'edgepipe_destination_up{destination="local"} 1.0',
             "edgepipe_outbox_committed_total",
+            "edgepipe_outbox_oldest_age_seconds 0.0",
         ):
             assert name in body, name
         status, body = await _http_get(port, "/healthz")
