@@ -29,8 +29,6 @@ _STRUCT: dict[PointType, str] = {
 }  # fmt: skip
 
 
-
-
 class DecodeError(ProtocolError):
     """A response does not fit its request (wrong count): the device answers garbage."""
 
