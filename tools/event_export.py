@@ -20,6 +20,8 @@ from iforest_onnx import convert
 from scenarios.dataset import WindowSet
 from scenarios.spec import KINDS
 from skl2onnx import to_onnx
+from train_starter import export as export_classifier
+from train_starter import session
 
 from edgepipe.core import Severity
 from edgepipe.inference.loader import load_model
@@ -39,13 +41,6 @@ CLF_RAISE, CLF_CLEAR = 0.6, 0.3
 ANOM_MARGIN, ANOM_HYST = 0.02, 0.06  # raise above the worst training-normal score
 
 
-def session(data: bytes) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
-
-
 def latency_us(sess: ort.InferenceSession, out: str, x: np.ndarray, reps: int = 2000) -> float:
     """Median µs of one ``run`` at batch 1."""
     row = np.ascontiguousarray(x[:1])
@@ -58,17 +53,6 @@ def latency_us(sess: ort.InferenceSession, out: str, x: np.ndarray, reps: int = 
         sess.run([out], {name: row})
         t[i] = time.perf_counter_ns() - t0
     return float(np.median(t)) / 1e3
-
-
-def export_classifier(clf: Any, n: int) -> bytes:
-    onx = to_onnx(
-        clf,
-        np.zeros((1, n), dtype=np.float32),
-        options={id(clf): {"zipmap": False}},
-        target_opset={"": 17, "ai.onnx.ml": 3},
-    )
-    onx.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
-    return bytes(onx.SerializeToString())
 
 
 def clf_parity(clf: Any, sess: ort.InferenceSession, x: np.ndarray) -> float:
