@@ -20,7 +20,7 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
-	$(BIN)/edgepipe demo $(if $(DURATION),--duration $(DURATION),)
+	@$(BIN)/edgepipe demo $(if $(DURATION),--duration $(DURATION),)
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check edgepipe adapters tests tools
