@@ -30,8 +30,7 @@ from edgepipe.inference.manifest import (
     ModelKind,
     ModelSpec,
     SelfCheck,
-    read_manifest,
-    write_manifest,
+    merge_manifest,
 )
 from edgepipe.pipeline.features import FEATURE_NAMES
 
@@ -224,11 +223,7 @@ def export_models(
     md.mkdir(parents=True, exist_ok=True)
     (md / f"{CLF}.onnx").write_bytes(clf_data)
     (md / f"{ANOM}.onnx").write_bytes(anom_data)
-    try:
-        others = [s for n, s in read_manifest(md).items() if n not in (CLF, ANOM)]
-    except Exception:  # no manifest yet, or a broken one: ours replaces it
-        others = []
-    write_manifest(md, [*others, *specs])
+    merge_manifest(md, specs)
     fixed = x_check[:: max(1, len(x_check) // 400)]
     np.savez_compressed(
         md / f"{CLF}.parity.npz", x=fixed, proba=clf.predict_proba(fixed), label=clf.predict(fixed)

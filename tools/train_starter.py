@@ -40,7 +40,7 @@ from edgepipe.inference.manifest import (  # noqa: E402
     ModelKind,
     ModelSpec,
     SelfCheck,
-    write_manifest,
+    merge_manifest,
 )
 from edgepipe.pipeline.features import FEATURE_NAMES  # noqa: E402
 
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args.models_dir.mkdir(parents=True, exist_ok=True)
     (args.models_dir / spec.file).write_bytes(data)
-    write_manifest(args.models_dir, [spec])
+    merge_manifest(args.models_dir, [spec])
     # A fixed feature matrix with sklearn's answers, for the parity test of the committed
     # model (tests/unit/inference) without shipping a pickle.
     fixed = x_test[

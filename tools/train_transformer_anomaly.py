@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import platform
 import sys
 from pathlib import Path
@@ -43,7 +42,7 @@ from edgepipe.inference.manifest import (  # noqa: E402
     ModelKind,
     ModelSpec,
     SelfCheck,
-    read_manifest,
+    merge_manifest,
 )
 from edgepipe.pipeline.health import (  # noqa: E402
     TRANSFORMER_FEATURES,
@@ -103,23 +102,6 @@ def graph(mean: np.ndarray, w: np.ndarray) -> bytes:
     return model.SerializeToString()
 
 
-def merge_manifest(models_dir: Path, specs: list[ModelSpec]) -> None:
-    """``write_manifest``, minus the empty ``classes``/``positive_class`` of anomaly
-    entries: ``ModelSpec.to_json`` writes them but ``parse_manifest`` refuses an empty
-    ``positive_class``, so they are left out (both are optional for anomaly models)."""
-    body = {"schema": 1, "models": []}
-    for spec in specs:
-        entry = spec.to_json()
-        if spec.kind is ModelKind.ANOMALY and not spec.classes:
-            entry.pop("classes", None)
-            entry.pop("positive_class", None)
-        body["models"].append(entry)
-    path = models_dir / "manifest.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
@@ -160,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args.models_dir.mkdir(parents=True, exist_ok=True)
     (args.models_dir / spec.file).write_bytes(data)
-    others = read_manifest(args.models_dir) if (args.models_dir / "manifest.json").exists() else {}
-    merge_manifest(args.models_dir, [s for n, s in others.items() if n != NAME] + [spec])
+    merge_manifest(args.models_dir, [spec])
     load_model(args.models_dir, NAME, known_features=TRANSFORMER_FEATURES)  # the service's checks
     print(f"{NAME}: {len(x)} windows, raise {raise_at:.3f}, clear {clear_at:.3f}, "
           f"{len(data)} bytes -> {args.models_dir / spec.file}")  # fmt: skip

@@ -32,6 +32,7 @@ __all__ = [
     "SelfCheck",
     "parse_manifest",
     "read_manifest",
+    "merge_manifest",
     "write_manifest",
 ]
 
@@ -324,6 +325,20 @@ def read_manifest(models_dir: Path) -> dict[str, ModelSpec]:
     except json.JSONDecodeError as exc:
         raise ModelError(f"manifest {path}: not JSON ({exc})") from exc
     return parse_manifest(data)
+
+
+def merge_manifest(models_dir: Path, specs: Sequence[ModelSpec]) -> Path:
+    """Write ``specs`` into the manifest, keeping every other model already listed, so a
+    training tool never drops the models it did not train. A missing manifest starts
+    empty; an unreadable one raises ``ModelError`` rather than being overwritten."""
+    path = Path(models_dir) / MANIFEST_FILE
+    mine = {s.name for s in specs}
+    others = (
+        []
+        if not path.exists()
+        else [s for n, s in read_manifest(models_dir).items() if n not in mine]
+    )
+    return write_manifest(models_dir, [*others, *specs])
 
 
 def write_manifest(models_dir: Path, specs: Sequence[ModelSpec]) -> Path:
