@@ -112,6 +112,9 @@ class Runtime:
                 raise ConfigError("this service was not started from a config file")
             new = load_config(path)
             detectors, models = build_detectors(new)
+            anomaly = svc.pipeline.router.anomaly_store
+            if anomaly is not None:
+                anomaly.reload()  # swaps only if the new file passes; else keeps the old
             started = await svc.supervisor.apply(new.sources)
         except (ConfigError, ModelError) as exc:
             self.last_reload_error = str(exc)

@@ -58,7 +58,8 @@ class Router:
     def __init__(self, models_dir: Path | None = None, health_interval_s: float = 60.0) -> None:
         self.transformer = TransformerDetector()
         self.dga = DgaDetector()
-        self.anomaly = _anomaly_model(models_dir)
+        self.anomaly_store = _anomaly_store(models_dir)
+        self.anomaly = None if self.anomaly_store is None else OnnxDetector(self.anomaly_store)
         health: list[Detector] = [self.transformer]
         if self.anomaly is not None:
             health.append(self.anomaly)
@@ -126,12 +127,11 @@ class Router:
             self.on_health(asset, body)
 
 
-def _anomaly_model(models_dir: Path | None) -> OnnxDetector | None:
-    """The transformer anomaly detector when the manifest lists the model; a listed but
-    broken model raises ``ModelError`` at start, like every other model."""
+def _anomaly_store(models_dir: Path | None) -> ModelStore | None:
+    """The transformer anomaly model when the manifest lists it; a listed but broken
+    model raises ``ModelError`` at start, like every other model."""
     if models_dir is None or not (models_dir / "manifest.json").is_file():
         return None
     if HEALTH_MODEL not in read_manifest(models_dir):
         return None
-    store = ModelStore(models_dir, HEALTH_MODEL, known_features=TRANSFORMER_FEATURES)
-    return OnnxDetector(store)
+    return ModelStore(models_dir, HEALTH_MODEL, known_features=TRANSFORMER_FEATURES)
