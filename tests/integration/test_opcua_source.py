@@ -94,7 +94,14 @@ async def test_subscription_delivers_device_timed_rows_and_follows_a_restart() -
 
 @pytest.mark.parametrize(
     ("policy", "mode", "user"),
-    [("Basic256Sha256", "SignAndEncrypt", ""), ("Aes128Sha256RsaOaep", "Sign", "operator")],
+    [
+        ("Basic256Sha256", "SignAndEncrypt", ""),
+        ("Aes128Sha256RsaOaep", "SignAndEncrypt", ""),
+        ("Aes256Sha256RsaPss", "SignAndEncrypt", ""),
+        ("Aes128Sha256RsaOaep", "Sign", "operator"),
+        ("Aes256Sha256RsaPss", "Sign", "operator"),
+    ],
+    ids=lambda v: v or "anonymous",
 )
 async def test_secure_session_with_a_trusted_server(
     certs: dict[str, Path], policy: str, mode: str, user: str
