@@ -12,6 +12,15 @@ interval, if anything changed, one row goes to the sink:
 - a channel not refreshed within ``stale_after_s`` flags the row ``STALE`` (with a
   deadband, quiet items are unchanged, so only a whole subscription falling silent is).
 
+Deadband (OPC 10000-4 clause 7.22.2 DataChangeFilter; percent: OPC 10000-8 clause 7.2,
+a share of the node's EURange): the filter is requested from the server, and applied
+again here against the last value this source accepted ("last cached value"), because
+servers differ. asyncua's server (2.1.0, ``monitored_item_service.py``) compares with the
+previous *sample* instead, so a drift in steps each under the band is never reported
+by it, and it passes every change for a percent deadband ("not implemented"). The
+client-side check costs nothing on a conforming server and makes the band hold on one
+that ignores it; a drift the server swallowed cannot be recovered by any client.
+
 asyncua does not rebuild a dead session by itself (its ``auto_reconnect`` is off here:
 recovery is ours, counted and logged). Its watchdog reads the server state every
 ``watchdog_s``; when that fails the connection-lost callback fires, and this source
@@ -70,6 +79,7 @@ class OpcuaStats:
     rows: int = 0
     stale_rows: int = 0
     untrusted: int = 0
+    deadband_dropped: int = 0  # changes the server sent that were within the band here
 
 
 async def connect_client(cfg: OpcuaConfig, watchdog_s: float = 1.0) -> Client:
@@ -134,6 +144,9 @@ class OpcuaSource:
         self._source_ns = np.zeros(n, dtype=np.int64)
         self._updated_ns = np.zeros(n, dtype=np.int64)  # receipt time (clock), 0 = never
         self._bad = np.zeros(n, dtype=bool)
+        self._band = np.zeros(n)  # absolute band per channel, engineering units
+        self._reported = np.full(n, np.nan)  # last accepted value of this session
+        self._codes = np.zeros(n, dtype=np.uint32)  # its StatusCode
         self._dirty = False
         self._handles: dict[Any, int] = {}
 
@@ -186,6 +199,8 @@ class OpcuaSource:
         cfg = self.config
         nodes = [await resolve(client, ref) for _, ref in cfg.nodes]
         self._handles = {n.nodeid: i for i, n in enumerate(nodes)}
+        self._band = await self._bands(nodes)
+        self._reported[:] = np.nan
         sub = await client.create_subscription(cfg.publishing_interval_ms, self)
         # Without a deadband every new SourceTimestamp is reported (StatusValueTimestamp,
         # OPC 10000-4 clause 7.22.2), so an unchanged value still proves the item alive
@@ -194,7 +209,9 @@ class OpcuaSource:
         mfilter.Trigger = ua.DataChangeTrigger.StatusValueTimestamp
         if cfg.deadband > 0:
             mfilter.Trigger = ua.DataChangeTrigger.StatusValue
-            mfilter.DeadbandType = ua.DeadbandType.Absolute.value
+            percent = cfg.deadband_type == "percent"
+            kind = ua.DeadbandType.Percent if percent else ua.DeadbandType.Absolute
+            mfilter.DeadbandType = kind.value
             mfilter.DeadbandValue = cfg.deadband
         # ``_subscribe`` is the one asyncua call that takes a filter for many nodes at once.
         results = await sub._subscribe(
@@ -205,6 +222,24 @@ class OpcuaSource:
             if isinstance(r, ua.StatusCode):
                 raise TransportError(f"{cfg.url}: cannot monitor {channel}: {r.name}")
 
+    async def _bands(self, nodes: list[Node]) -> np.ndarray:
+        """The absolute band of each channel; a percent one needs the node's EURange
+        (OPC 10000-8 clause 5.3.2.2: without it a percent deadband cannot be used)."""
+        cfg = self.config
+        if cfg.deadband_type != "percent" or cfg.deadband <= 0:
+            return np.full(len(nodes), cfg.deadband)
+        bands = np.empty(len(nodes))
+        for i, ((channel, _), node) in enumerate(zip(cfg.nodes, nodes, strict=True)):
+            try:
+                eu = await (await node.get_child("0:EURange")).read_value()
+            except UaError as exc:
+                raise TransportError(f"{cfg.url}: {channel}: a percent deadband needs an "
+                                     f"EURange property: {exc}") from exc  # fmt: skip
+            if not isinstance(eu, ua.Range) or not eu.High > eu.Low:
+                raise TransportError(f"{cfg.url}: {channel}: unusable EURange {eu!r}")
+            bands[i] = cfg.deadband / 100.0 * (eu.High - eu.Low)
+        return bands
+
     def datachange_notification(self, node: Node, val: Any, data: DataChangeNotif) -> None:
         """asyncua's callback: keep the latest value of the channel (in place, bounded)."""
         i = self._handles.get(node.nodeid)
@@ -213,13 +248,19 @@ class OpcuaSource:
         self.stats.notifications += 1
         dv = data.monitored_item.Value
         good = dv.StatusCode is None or not dv.StatusCode.is_bad()
+        status = dv.StatusCode.value if dv.StatusCode is not None else 0
+        value = _number(val) if good else np.nan
+        # Deadband against the last accepted value; a status change always passes
+        # (OPC 10000-4 clause 7.22.2). NaN (first value, none yet) compares False.
+        band = self._band[i]
+        if band > 0 and status == self._codes[i] and abs(value - self._reported[i]) <= band:
+            self.stats.deadband_dropped += 1
+            return
+        self._reported[i], self._codes[i] = value, status
         self._bad[i] = not good
         if not good:
             self.stats.bad_status += 1
-        try:
-            self._values[i] = float(val) if good else np.nan
-        except (TypeError, ValueError):
-            self._values[i] = np.nan
+        self._values[i] = value
         ts = dv.SourceTimestamp
         self._source_ns[i] = int(ts.timestamp() * 1e6) * 1000 if ts is not None else 0
         self._updated_ns[i] = self.clock.time_ns()
@@ -268,3 +309,10 @@ class OpcuaSource:
 
     def _status(self, kind: StatusKind, detail: str) -> SourceStatus:
         return SourceStatus(self.name, self.info.stream, kind, self.clock.time_ns(), detail)
+
+
+def _number(val: Any) -> float:
+    try:
+        return float(val)
+    except (TypeError, ValueError):
+        return np.nan

@@ -17,7 +17,8 @@ password_file = "/etc/edgepipe/opcua/password"
 publishing_interval_ms = 1000
 sampling_interval_ms = 1000
 queue_size = 10
-deadband = 0.0                    # absolute deadband, engineering units
+deadband = 0.0                    # 0: every change; see deadband_type
+deadband_type = "absolute"        # absolute: engineering units; percent: % of EURange
 stale_after_s = 0.0               # 0: five publishing intervals
 reconnect_min_s = 0.5
 reconnect_max_s = 30.0
@@ -48,8 +49,9 @@ _KNOWN = {
     "type", "url", "kind", "asset", "security", "policy", "certificate", "private_key",
     "trust_dir", "trust_server", "username", "password_file", "publishing_interval_ms",
     "sampling_interval_ms", "queue_size", "deadband", "stale_after_s", "reconnect_min_s",
-    "reconnect_max_s", "nodes", "params", "timeout_s",
+    "reconnect_max_s", "nodes", "params", "timeout_s", "deadband_type",
 }  # fmt: skip
+_DEADBAND_TYPES = ("absolute", "percent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ class OpcuaConfig:
     sampling_interval_ms: float = 1000.0
     queue_size: int = 10
     deadband: float = 0.0
+    deadband_type: str = "absolute"
     stale_after_s: float = 0.0
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 30.0
@@ -135,6 +138,12 @@ def parse_options(name: str, opts: Mapping[str, Any]) -> OpcuaConfig:
         ("reconnect_min_s", 0.5, 0.01), ("reconnect_max_s", 30.0, 0.01), ("timeout_s", 4.0, 0.1),
     )  # fmt: skip
     n = {k: _num(opts, k, d, lo, issues, base) for k, d, lo in numbers}
+    deadband_type = opts.get("deadband_type", "absolute")
+    if deadband_type not in _DEADBAND_TYPES:
+        issues.append(ConfigIssue(f"{base}.deadband_type", f"one of {', '.join(_DEADBAND_TYPES)}"))
+    elif deadband_type == "percent" and n["deadband"] > 100:
+        # OPC 10000-8 clause 7.2 (v1.05): a PercentDeadband outside 0..100 is invalid.
+        issues.append(ConfigIssue(f"{base}.deadband", "a percent deadband is 0 to 100"))
     if issues:
         raise ConfigError(issues)
     return OpcuaConfig(
@@ -144,7 +153,7 @@ def parse_options(name: str, opts: Mapping[str, Any]) -> OpcuaConfig:
         username=s["username"], password=password,
         publishing_interval_ms=n["publishing_interval_ms"],
         sampling_interval_ms=n["sampling_interval_ms"], queue_size=int(n["queue_size"]),
-        deadband=n["deadband"], stale_after_s=n["stale_after_s"],
+        deadband=n["deadband"], deadband_type=str(deadband_type), stale_after_s=n["stale_after_s"],
         reconnect_min_s=n["reconnect_min_s"],
         reconnect_max_s=max(n["reconnect_max_s"], n["reconnect_min_s"]),
         timeout_s=n["timeout_s"], params=params,

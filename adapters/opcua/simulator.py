@@ -2,9 +2,11 @@
 
 Variables live under ``Objects/<folder>`` in the namespace ``urn:edgepipe:sim``
 (index 2), one Double per name, each written with a SourceTimestamp every ``period_s``
-from ``values(t_s)``. The physics lives outside: the app wires in the DGA plant of
-``edgepipe.pipeline.health``. Security: any of the ``SERVER_POLICY`` endpoints (and
-None), a server certificate (generated when not given), and optional username/password.
+from ``values(t_s)``; a name in ``eu_range`` also gets the ``EURange`` property of an
+analog item (OPC 10000-8 clause 5.3.2.2), which a percent deadband needs. The physics
+lives outside: the app wires in the DGA plant of ``edgepipe.pipeline.health``.
+Security: any of the ``SERVER_POLICY`` endpoints (and None), a server certificate
+(generated when not given), and optional username/password.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class OpcuaSimulator:
         allow_none: bool = True,
         username: str = "",
         password: str = "",
+        eu_range: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.names = tuple(names)
         self.values = values
@@ -73,6 +76,7 @@ class OpcuaSimulator:
         self.certificate, self.private_key = certificate, private_key
         self.allow_none = allow_none
         self.users = _Users(username, password)
+        self.eu_range = dict(eu_range or {})
         self.updates = 0
         self._server: Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -96,6 +100,11 @@ class OpcuaSimulator:
         first = self.values(0.0)
         for name in self.names:
             node = await folder.add_variable(ns, name, float(first.get(name, 0.0)))
+            if name in self.eu_range:
+                low, high = self.eu_range[name]
+                eu = ua.Range(Low=float(low), High=float(high))
+                eu_id = ua.NodeId(f"{self.folder}.{name}.EURange", ns)
+                await node.add_property(eu_id, ua.QualifiedName("EURange", 0), eu)
             self._vars[name] = node
         await server.start()
         self._server = server
@@ -111,6 +120,14 @@ class OpcuaSimulator:
                                   SourceTimestamp=stamp, ServerTimestamp=stamp)  # fmt: skip
                 await node.write_value(dv)
             self.updates += 1
+
+    def monitored_filters(self) -> list[Any]:
+        """The filters of the monitored items clients created, as the server holds them
+        (the CreateMonitoredItems requests' ``RequestedParameters.Filter``)."""
+        if self._server is None:
+            return []
+        subs = self._server.iserver.subscription_service.subscriptions.values()
+        return [m.filter for s in subs for m in s.monitored_item_srv._monitored_items.values()]
 
     async def stop(self) -> None:
         if self._task is not None:
