@@ -20,7 +20,15 @@ import structlog
 
 from edgepipe.app.config import AppConfig
 from edgepipe.app.routing import Router
-from edgepipe.core import Alert, SampleBatch, SourceStatus, StatusKind, StreamInfo, Window
+from edgepipe.core import (
+    Alert,
+    SampleBatch,
+    ScoreBatch,
+    SourceStatus,
+    StatusKind,
+    StreamInfo,
+    Window,
+)
 from edgepipe.core.source import Sink
 from edgepipe.inference import ModelStore, OnnxDetector
 from edgepipe.pipeline import AlertEngine, Detector, WindowStage, build_rules
@@ -146,9 +154,14 @@ class Pipeline(Sink):
         self.stats.evaluations += 1
         timings = self.router.timings
         with timings.time("flush"):
-            scores = self.router.evaluate(self._detectors, windows)
+            items = self.router.evaluate_batches(self._detectors, windows)
             with timings.time("alerts"):
-                alerts = self._engine.process(scores)
+                alerts: list[Alert] = []
+                for item in items:
+                    if isinstance(item, ScoreBatch):
+                        alerts.extend(self._engine.process_batch(item))
+                    else:
+                        alerts.extend(self._engine.process(item))
             self._emit(alerts)
 
     def _schedule_flush(self) -> None:

@@ -25,10 +25,11 @@ import numpy as np
 import structlog
 
 from edgepipe.app.timings import StageTimings
-from edgepipe.core import Score, Window
+from edgepipe.core import Score, ScoreBatch, Window
 from edgepipe.inference import ModelStore, OnnxDetector
 from edgepipe.inference.manifest import read_manifest
 from edgepipe.pipeline import Detector, pmu_features
+from edgepipe.pipeline.detectors import BatchDetector
 from edgepipe.pipeline.health import (
     TRANSFORMER_FEATURES,
     DgaDetector,
@@ -76,10 +77,21 @@ class Router:
 
     def evaluate(self, pmu: Sequence[Detector], windows: Sequence[Window]) -> list[Score]:
         """Scores of every window; PMU windows go to ``pmu`` (the pipeline's detectors)."""
+        return [
+            s
+            for item in self.evaluate_batches(pmu, windows)
+            for s in (item.scores() if isinstance(item, ScoreBatch) else item)
+        ]
+
+    def evaluate_batches(
+        self, pmu: Sequence[Detector], windows: Sequence[Window]
+    ) -> list[ScoreBatch | list[Score]]:
+        """``evaluate`` per detector, in the same order, as columns where the detector
+        can give them (``AlertEngine.process_batch`` then builds few ``Score`` records)."""
         groups: dict[str, list[Window]] = defaultdict(list)
         for w in windows:
             groups[ROUTE_OF_KIND.get(w.info.kind, "?")].append(w)
-        scores: list[Score] = []
+        items: list[ScoreBatch | list[Score]] = []
         for route, ws in groups.items():
             feats: Features
             dets: Sequence[Detector]
@@ -97,14 +109,23 @@ class Router:
                 matrix = feats(ws)
             for det in dets:
                 with self.timings.time(f"detector:{det.name}"):
-                    scores.extend(det.evaluate(ws, matrix))
-        self._health(windows, scores)
-        return scores
+                    if isinstance(det, BatchDetector):
+                        items.append(det.evaluate_batch(ws, matrix))
+                    else:
+                        items.append(det.evaluate(ws, matrix))
+        self._health(windows, items)
+        return items
 
-    def _health(self, windows: Sequence[Window], scores: Sequence[Score]) -> None:
-        for s in scores:
-            if self.anomaly is not None and s.model.startswith(HEALTH_MODEL):
-                self._anomaly_score[s.asset] = s.score / max(self.anomaly.model.spec.raise_at, 1e-9)
+    def _health(self, windows: Sequence[Window], items: Sequence[ScoreBatch | list[Score]]) -> None:
+        for item in items:
+            if self.anomaly is None:
+                break
+            if isinstance(item, ScoreBatch) and not item.model.startswith(HEALTH_MODEL):
+                continue
+            for s in item.scores() if isinstance(item, ScoreBatch) else item:
+                if s.model.startswith(HEALTH_MODEL):
+                    raise_at = max(self.anomaly.model.spec.raise_at, 1e-9)
+                    self._anomaly_score[s.asset] = s.score / raise_at
         if self.on_health is None:
             return
         latest: dict[str, int] = {}

@@ -23,6 +23,7 @@ from edgepipe.core.records import (
     StreamInfo,
     Window,
 )
+from edgepipe.core.score_batch import ScoreBatch
 from edgepipe.core.source import Sink, Source, SourceStatus, StatusKind
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Quality",
     "SampleBatch",
     "Score",
+    "ScoreBatch",
     "Severity",
     "Sink",
     "Source",

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 __all__ = ["DetectorStats", "OnnxDetector"]
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from edgepipe.core import Score, Severity, Window
+from edgepipe.core import Score, ScoreBatch, Severity, Window
 from edgepipe.inference.loader import LoadedModel, ModelStore
+from edgepipe.pipeline.features import window_assets
 
 F64 = npt.NDArray[np.float64]
 
@@ -74,34 +75,55 @@ class OnnxDetector:
 
     def evaluate(self, windows: Sequence[Window], features: np.ndarray) -> list[Score]:
         """One Score per window with finite model features, in the order of ``windows``."""
+        return self.evaluate_batch(windows, features).scores()
+
+    def evaluate_batch(self, windows: Sequence[Window], features: np.ndarray) -> ScoreBatch:
+        """``evaluate`` in columns: one model run, a ``Score`` only for rows asked for."""
         if features.shape[0] != len(windows):
             raise ValueError(f"{len(windows)} windows but {features.shape[0]} feature rows")
-        if not windows:
-            return []
         model = self._model()
+        if not windows:
+            return self._batch(model, [], np.zeros(0, dtype=np.bool_), _no_row)
         x = features[:, model.columns].astype(np.float32)
         finite = np.isfinite(x).all(axis=1)
         if finite.all():  # the common case: no copy, no index
-            ok: npt.NDArray[np.intp] | range = range(len(windows))
+            index: Sequence[int] = range(len(windows))
             x_ok = x
         else:
             ok = np.flatnonzero(finite)
-            x_ok = x[ok]
-        n_ok = len(ok)
+            index, x_ok = ok.tolist(), x[ok]
+        n_ok = len(index)
         self.stats.skipped_nan += len(windows) - n_ok
         if n_ok == 0:
-            return []
+            return self._batch(model, [], np.zeros(0, dtype=np.bool_), _no_row)
         out = model.run(x_ok)
         self.stats.runs += 1
         self.stats.scored += n_ok
-        scores = model.scores(out)
+        values = model.scores(out)
         top = self._top_features(model, x_ok)
-        # Python lists once per batch: per-element numpy access costs more than the model.
-        index = list(ok) if isinstance(ok, range) else ok.tolist()
-        rows = zip(index, scores.tolist(), out.tolist(), top.tolist(), x_ok.tolist(), strict=True)
-        return [
-            self._score(model, windows[k], value=v, out=o, top=t, x=xr) for k, v, o, t, xr in rows
-        ]
+        active = values >= model.spec.raise_at
+        assets = (
+            window_assets(windows)
+            if isinstance(index, range)
+            else [windows[k].info.asset for k in index]
+        )
+
+        def make(r: int) -> Score:
+            # Python lists per row: per-element numpy access costs more than the model.
+            w, xr = windows[index[r]], x_ok[r].tolist()
+            value, o, t = float(values[r]), out[r].tolist(), top[r].tolist()
+            return self._score(model, w, value=value, out=o, top=t, x=xr)
+
+        return self._batch(model, assets, active, make)
+
+    def _batch(
+        self,
+        model: LoadedModel,
+        assets: Sequence[str],
+        active: npt.NDArray[np.bool_],
+        make: Callable[[int], Score],
+    ) -> ScoreBatch:
+        return ScoreBatch(self.alert_kind, model.spec.ref, assets, active, make)
 
     def _top_features(self, model: LoadedModel, x: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
         """Indices of the ``top_k`` model features that stand out most, per row."""
@@ -155,3 +177,7 @@ class OnnxDetector:
             window_end_ns=w.end_ns,
             evidence=evidence,
         )
+
+
+def _no_row(k: int) -> Score:
+    raise IndexError(k)

@@ -26,9 +26,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import structlog
 
-from edgepipe.core import Alert, AlertState, Score, Severity, SourceStatus, StatusKind
+from edgepipe.core import (
+    Alert,
+    AlertState,
+    Score,
+    ScoreBatch,
+    Severity,
+    SourceStatus,
+    StatusKind,
+)
 from edgepipe.core.tables import check
 
 ALERT_NAMESPACE = uuid.UUID("48810d74-0ff1-4c10-870e-adda67ab8593")
@@ -105,6 +114,29 @@ class AlertEngine:
             if alert is not None:
                 out.append(alert)
         return out
+
+    def process_batch(self, batch: ScoreBatch) -> list[Alert]:
+        """``process(batch.scores())``, building only the scores that can change a key.
+
+        A key that is idle (no raise, no run of active scores, no suppressed episode)
+        stays exactly as it is on a clear or a neutral score, so its rows are skipped
+        unless the batch holds an active row for it; the keys are still created in the
+        order ``process`` would create them.
+        """
+        kind, keys = batch.kind, self._keys
+        hot: set[str] = set()
+        for asset in dict.fromkeys(batch.assets):  # first-seen order, as ``process``
+            st = keys.get((asset, kind))
+            if st is None:
+                keys[(asset, kind)] = _Key()
+            elif st.alert is not None or st.run or st.suppressing:
+                hot.add(asset)
+        assets = batch.assets
+        if batch.active.any():
+            hot.update(assets[k] for k in np.flatnonzero(batch.active).tolist())
+        if not hot:
+            return []
+        return self.process(batch.make(k) for k in range(len(assets)) if assets[k] in hot)
 
     def stream_status(self, status: SourceStatus, asset: str = "") -> list[Alert]:
         """QUIET raises a ``stream_quiet`` warning for ``asset`` (default: the stream

@@ -6,14 +6,14 @@ and pass the same conformance suite (``edgepipe.pipeline.testing``).
 
 from __future__ import annotations
 
-__all__ = ["Detector", "evaluate_all"]
+__all__ = ["BatchDetector", "Detector", "evaluate_all"]
 
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from edgepipe.core import Score, Window
+from edgepipe.core import Score, ScoreBatch, Window
 from edgepipe.pipeline.features import pmu_features
 from edgepipe.pipeline.ring import F64
 
@@ -32,6 +32,14 @@ class Detector(Protocol):
     name: str
 
     def evaluate(self, windows: Sequence[Window], features: np.ndarray) -> list[Score]: ...
+
+
+@runtime_checkable
+class BatchDetector(Detector, Protocol):
+    """A detector that can also hand over its verdicts in columns: ``evaluate_batch``
+    holds, row for row, the scores ``evaluate`` returns (``ScoreBatch``)."""
+
+    def evaluate_batch(self, windows: Sequence[Window], features: np.ndarray) -> ScoreBatch: ...
 
 
 def evaluate_all(detectors: Sequence[Detector], windows: Sequence[Window]) -> list[Score]:

@@ -15,7 +15,14 @@ windows from many PMUs costs a few numpy calls, not a loop per PMU.
 
 from __future__ import annotations
 
-__all__ = ["FEATURE_INDEX", "FEATURE_NAMES", "pmu_features", "row_signals", "window_bounds"]
+__all__ = [
+    "FEATURE_INDEX",
+    "FEATURE_NAMES",
+    "pmu_features",
+    "row_signals",
+    "window_assets",
+    "window_bounds",
+]
 
 from collections.abc import Sequence
 
@@ -287,7 +294,7 @@ def _stack(windows: Sequence[Window]) -> tuple[F64, np.ndarray, np.ndarray]:
 # The per-row signals of the last ``pmu_features`` call, by window identity, so that a
 # rule locating a threshold crossing in the same windows does not recompute them.
 _MEMO: dict[int, tuple[Window, dict[str, F64], int]] = {}
-_BOUNDS: list[tuple[Sequence[Window], list[int], list[int]]] = []
+_BOUNDS: list[tuple[Sequence[Window], list[int], list[int], list[str]]] = []
 
 
 def window_bounds(windows: Sequence[Window]) -> tuple[list[int], list[int]]:
@@ -298,12 +305,21 @@ def window_bounds(windows: Sequence[Window]) -> tuple[list[int], list[int]]:
     return [w.start_ns for w in windows], [w.end_ns for w in windows]
 
 
+def window_assets(windows: Sequence[Window]) -> list[str]:
+    """``[w.info.asset ...]``, free like ``window_bounds`` (every detector asks for it)."""
+    if _BOUNDS and _BOUNDS[0][0] is windows:
+        return _BOUNDS[0][3]
+    return [w.info.asset for w in windows]
+
+
 def pmu_features(windows: Sequence[Window]) -> F64:
     """Features of each window, shape ``(len(windows), len(FEATURE_NAMES))``, float64."""
     out = np.full((len(windows), len(FEATURE_NAMES)), np.nan)
     groups: dict[tuple[int, int], list[int]] = {}
     layouts: dict[int, Layout] = {}
+    assets: list[str] = []
     for k, w in enumerate(windows):
+        assets.append(w.info.asset)
         lay = layout_of(w.info)  # interned: equal layouts are one object
         layouts[id(lay)] = lay
         groups.setdefault((id(lay), len(w)), []).append(k)
@@ -323,7 +339,7 @@ def pmu_features(windows: Sequence[Window]) -> F64:
         out[idx] = _reduce(sig)
         for row, w in enumerate(group):
             _MEMO[id(w)] = (w, sig, row)
-    _BOUNDS.append((windows, starts, ends))
+    _BOUNDS.append((windows, starts, ends, assets))
     return out
 
 

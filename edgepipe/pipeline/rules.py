@@ -31,10 +31,18 @@ from typing import Any
 
 import numpy as np
 
-from edgepipe.core import BAD_QUALITY, ConfigError, ConfigIssue, Score, Severity, Window
+from edgepipe.core import (
+    BAD_QUALITY,
+    ConfigError,
+    ConfigIssue,
+    Score,
+    ScoreBatch,
+    Severity,
+    Window,
+)
 from edgepipe.core.tables import check, from_mapping
 from edgepipe.pipeline.detectors import Detector
-from edgepipe.pipeline.features import FEATURE_INDEX, row_signals, window_bounds
+from edgepipe.pipeline.features import FEATURE_INDEX, row_signals, window_assets
 
 _BAD = np.uint16(BAD_QUALITY)
 
@@ -161,8 +169,10 @@ class ThresholdRule:
         }
 
     def evaluate(self, windows: Sequence[Window], features: np.ndarray) -> list[Score]:
-        if not windows:
-            return []
+        return self.evaluate_batch(windows, features).scores() if windows else []
+
+    def evaluate_batch(self, windows: Sequence[Window], features: np.ndarray) -> ScoreBatch:
+        """The verdicts in columns; a ``Score`` is built only for the rows asked for."""
         c = self.config
         value = features[:, self._col]
         usable = _quality_fraction(features) <= self._max_bad  # NaN -> not usable
@@ -173,46 +183,34 @@ class ThresholdRule:
                 active, clear = value > c.raise_threshold, value <= c.clear_threshold
         active &= usable
         clear &= usable
-        starts, ends = window_bounds(windows)
+        # Crossings now, while the row signals of this feature pass are at hand.
+        crossing: dict[int, tuple[int, dict[str, Any]]] = {}
+        for k in np.flatnonzero(active).tolist():
+            extra: dict[str, Any] = {}
+            crossing[k] = (self._first_crossing(windows[k], extra), extra)
         static = self._static
         kind, sev, model = c.kind, c.severity, self.model
-        scores = []
-        rows = zip(
-            windows,
-            value.tolist(),
-            active.tolist(),
-            clear.tolist(),
-            usable.tolist(),
-            starts,
-            ends,
-            strict=True,
-        )
-        for w, v, a, cl, ok, start, end in rows:
+
+        def make(k: int) -> Score:
+            w = windows[k]
+            v = float(value[k])
             finite = not math.isnan(v)
             evidence: dict[str, Any] = {**static, "value": v if finite else None}
-            if not ok:
+            if not usable[k]:
                 evidence["reason"] = "data_quality"
             elif not finite:
                 evidence["reason"] = "feature_nan"
-            t = self._first_crossing(w, evidence) if a else end
+            hit = crossing.get(k)
+            t = w.end_ns
+            if hit is not None:
+                t = hit[0]
+                evidence.update(hit[1])
             info = w.info
-            scores.append(
-                Score(
-                    info.stream,
-                    info.asset,
-                    kind,
-                    sev,
-                    v if finite else 0.0,
-                    a,
-                    cl,
-                    model,
-                    t,
-                    start,
-                    end,
-                    evidence,
-                )
-            )
-        return scores
+            return Score(info.stream, info.asset, kind, sev, v if finite else 0.0,
+                         bool(active[k]), bool(clear[k]), model, t, w.start_ns, w.end_ns,
+                         evidence)  # fmt: skip
+
+        return ScoreBatch(kind, model, window_assets(windows), active, make)
 
     def _first_crossing(self, window: Window, evidence: dict[str, Any]) -> int:
         c = self.config
@@ -247,49 +245,39 @@ class DataQualityDetector:
         self.config = config or QualityConfig()
 
     def evaluate(self, windows: Sequence[Window], features: np.ndarray) -> list[Score]:
-        if not windows:
-            return []
+        return self.evaluate_batch(windows, features).scores() if windows else []
+
+    def evaluate_batch(self, windows: Sequence[Window], features: np.ndarray) -> ScoreBatch:
+        """The verdicts in columns; a ``Score`` is built only for the rows asked for."""
         c = self.config
         frac = _quality_fraction(features)
         with np.errstate(invalid="ignore"):
             active, clear = frac > c.raise_fraction, frac <= c.clear_fraction
-        bad_col = features[:, FEATURE_INDEX["bad_quality_frac"]].tolist()
-        miss_col = features[:, FEATURE_INDEX["missing_frac"]].tolist()
-        nan_col = features[:, FEATURE_INDEX["nan_frac"]].tolist()
-        starts, ends = window_bounds(windows)
-        scores = []
-        for k, w in enumerate(windows):
+        bad_col = features[:, FEATURE_INDEX["bad_quality_frac"]]
+        miss_col = features[:, FEATURE_INDEX["missing_frac"]]
+        nan_col = features[:, FEATURE_INDEX["nan_frac"]]
+
+        def make(k: int) -> Score:
+            w = windows[k]
             v = float(frac[k])
             finite = not math.isnan(v)
             evidence: dict[str, Any] = {
-                "bad_quality_frac": _json(bad_col[k]),
-                "missing_frac": _json(miss_col[k]),
-                "nan_frac": _json(nan_col[k]),
+                "bad_quality_frac": _json(float(bad_col[k])),
+                "missing_frac": _json(float(miss_col[k])),
+                "nan_frac": _json(float(nan_col[k])),
                 "raise_fraction": c.raise_fraction,
                 "clear_fraction": c.clear_fraction,
             }
-            t = ends[k]
+            t = w.end_ns
             if active[k]:
                 bad_rows = ((w.quality & _BAD) != 0) | np.isnan(w.values).all(axis=1)
                 rows = np.flatnonzero(bad_rows)
                 t = int(w.times_ns[rows[0]]) if rows.size else t
-            scores.append(
-                Score(
-                    w.info.stream,
-                    w.info.asset,
-                    "data_quality",
-                    c.severity,
-                    v if finite else 0.0,
-                    bool(active[k]),
-                    bool(clear[k]),
-                    self.model,
-                    t,
-                    starts[k],
-                    ends[k],
-                    evidence,
-                )
-            )
-        return scores
+            return Score(w.info.stream, w.info.asset, "data_quality", c.severity,
+                         v if finite else 0.0, bool(active[k]), bool(clear[k]), self.model, t,
+                         w.start_ns, w.end_ns, evidence)  # fmt: skip
+
+        return ScoreBatch("data_quality", self.model, window_assets(windows), active, make)
 
 
 def build_rules(config: RulesConfig | None = None) -> list[Detector]:
