@@ -116,9 +116,11 @@ class Windower:
         rows = self.ring.copy_last(accepted + length - 1)
         frames = frame_index(rows.times_ns, rate)
         out: list[Window] = []
-        for b in self._boundaries(frames, k_new):
-            lo = int(np.searchsorted(frames, b - length, side="right"))
-            hi = int(np.searchsorted(frames, b, side="right"))
+        bounds = self._boundaries(frames, k_new)
+        ends = np.asarray(bounds, dtype=np.int64)
+        los = np.searchsorted(frames, ends - length, side="right").tolist()
+        his = np.searchsorted(frames, ends, side="right").tolist()
+        for b, lo, hi in zip(bounds, los, his, strict=True):
             if hi == lo:
                 self._empty += 1
                 continue
