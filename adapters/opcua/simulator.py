@@ -103,7 +103,7 @@ class OpcuaSimulator:
             if name in self.eu_range:
                 low, high = self.eu_range[name]
                 eu = ua.Range(Low=float(low), High=float(high))
-                eu_id = ua.NodeId(f"{self.folder}.{name}.EURange", ns)
+                eu_id = ua.NodeId.from_string(f"ns={ns};s={self.folder}.{name}.EURange")
                 await node.add_property(eu_id, ua.QualifiedName("EURange", 0), eu)
             self._vars[name] = node
         await server.start()
