@@ -30,6 +30,7 @@ from edgepipe.core.tables import check, from_mapping
 from edgepipe.delivery import BrokerConfig
 from edgepipe.delivery.outbox_config import OutboxConfig
 from edgepipe.pipeline import AlertConfig, RulesConfig, WindowConfig
+from edgepipe.pipeline.health import HealthConfig
 
 T = TypeVar("T")
 
@@ -122,6 +123,7 @@ class AppConfig:
     logging: LogConfig = field(default_factory=LogConfig)
     capture: CaptureConfig | None = None  # [capture]: record what the sources report
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)  # [health]: asset health
     path: str = ""
 
 
@@ -138,6 +140,7 @@ _SECTIONS = {
     "logging",
     "capture",
     "service",
+    "health",
 }
 
 
@@ -199,13 +202,14 @@ def parse_config(
     service = section(
         "service", lambda t: from_mapping(ServiceConfig, t, "service"), ServiceConfig()
     )
+    health = section("health", lambda t: HealthConfig.from_mapping(t, "health"), HealthConfig())
     sources = _sources(table.get("sources"), issues)
     if issues:
         raise ConfigError(issues)
     return AppConfig(
         site=site, sources=sources, windows=windows, rules=rules, alerts=alerts,
         models=models, mqtt=mqtt, delivery=delivery, logging=logging, path=path,
-        capture=capture, regional=regional, outbox=outbox, service=service,
+        capture=capture, regional=regional, outbox=outbox, service=service, health=health,
     )  # fmt: skip
 
 

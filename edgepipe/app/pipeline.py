@@ -67,7 +67,7 @@ class Pipeline(Sink):
         self._windows_config = config.windows
         self._detectors = list(detectors)
         # PMU windows go to ``detectors``; transformer and DGA windows to asset health.
-        self.router = Router(config.models.path)
+        self.router = Router(config.models.path, config.health)
         self._engine = AlertEngine(config.site, config.alerts)
         self._on_alert = on_alert
         self._assets: dict[str, str] = {}
@@ -97,6 +97,7 @@ class Pipeline(Sink):
         self.flush()
         self._detectors = list(detectors)
         self._engine.config = config.alerts
+        self.router.configure(config.health)
         if config.windows != self._windows_config:
             self._windows = WindowStage(config.windows)
             for info in self._infos.values():

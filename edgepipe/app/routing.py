@@ -9,7 +9,9 @@ wrong model.
 
 The health index of each asset (``edgepipe.pipeline.health.index``) is computed from
 what the detectors saw last and handed to ``on_health`` at most once per
-``health_interval_s`` of event time per asset.
+``[health] publish_interval_s`` of event time per asset; the ``[health]`` section also
+gives the index weights, the IEC 60599 typical gas levels and rates, and the default
+transformer limits (``HealthConfig``), re-taken on reload by ``configure``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from edgepipe.pipeline.detectors import BatchDetector
 from edgepipe.pipeline.health import (
     TRANSFORMER_FEATURES,
     DgaDetector,
+    HealthConfig,
     TransformerDetector,
     dga_features,
     health_index,
@@ -56,24 +59,33 @@ _NS = 1_000_000_000
 class Router:
     """Evaluate windows of any kind: each kind's features once, then its detectors."""
 
-    def __init__(self, models_dir: Path | None = None, health_interval_s: float = 60.0) -> None:
+    def __init__(self, models_dir: Path | None = None, health: HealthConfig | None = None) -> None:
         self.transformer = TransformerDetector()
         self.dga = DgaDetector()
         self.anomaly_store = _anomaly_store(models_dir)
         self.anomaly = None if self.anomaly_store is None else OnnxDetector(self.anomaly_store)
-        health: list[Detector] = [self.transformer]
+        thermal: list[Detector] = [self.transformer]
         if self.anomaly is not None:
-            health.append(self.anomaly)
+            thermal.append(self.anomaly)
         self.routes: dict[str, tuple[Features, list[Detector]]] = {
-            "transformer": (transformer_features, health),
+            "transformer": (transformer_features, thermal),
             "dga": (dga_features, [self.dga]),
         }
         self.on_health: HealthCallback | None = None
-        self.health_interval_ns = round(health_interval_s * _NS)
+        self.health = HealthConfig()
+        self.health_interval_ns = 0
+        self.configure(health or HealthConfig())
         self.unrouted: Counter[str] = Counter()
         self.timings = StageTimings()
         self._published: dict[str, int] = {}
         self._anomaly_score: dict[str, float] = {}
+
+    def configure(self, health: HealthConfig) -> None:
+        """Take the ``[health]`` settings (at start and on reload); detector state stays."""
+        self.health = health
+        self.health_interval_ns = round(health.publish_interval_s * _NS)
+        self.transformer.defaults = health.transformer
+        self.dga.limits = health.gas_limits
 
     def evaluate(self, pmu: Sequence[Detector], windows: Sequence[Window]) -> list[Score]:
         """Scores of every window; PMU windows go to ``pmu`` (the pipeline's detectors)."""
@@ -139,6 +151,7 @@ class Router:
             hi = health_index(
                 asset, t, thermal=self.transformer.latest.get(asset),
                 dga=self.dga.latest.get(asset), anomaly=self._anomaly_score.get(asset),
+                weights=self.health.weights,
             )  # fmt: skip
             if hi is None:
                 continue

@@ -1,6 +1,7 @@
 """Asset health: transformer thermal model (IEEE C57.91), DGA (Duval, IEC 60599),
 health index, and the plants the device simulators run. Imports the core only."""
 
+from edgepipe.pipeline.health.config import HealthConfig
 from edgepipe.pipeline.health.dga import GasLimits, Zone, duval_triangle_1
 from edgepipe.pipeline.health.dga_detector import DGA_FEATURES, DgaDetector, dga_features
 from edgepipe.pipeline.health.index import HealthIndex, health_index
@@ -17,6 +18,7 @@ __all__ = [
     "DgaDetector",
     "DgaPlant",
     "GasLimits",
+    "HealthConfig",
     "HealthIndex",
     "TRANSFORMER_FEATURES",
     "ThermalParams",

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgepipe.core import BAD_QUALITY, Score, Severity, Window
+from edgepipe.pipeline.health.config import TRANSFORMER_DEFAULTS
 from edgepipe.pipeline.health.thermal import (
     ThermalParams,
     ThermalState,
@@ -141,7 +142,8 @@ class TransformerDetector:
 
     name = "health/transformer"
 
-    def __init__(self) -> None:
+    def __init__(self, defaults: Mapping[str, float] = TRANSFORMER_DEFAULTS) -> None:
+        self.defaults = defaults  # the [health] limits; a stream's params override them
         self.tracks: dict[str, ThermalTrack] = {}
         self.latest: dict[str, dict[str, float]] = {}  # asset -> factors for the health index
 
@@ -187,8 +189,8 @@ class TransformerDetector:
         hot = max(r.hot_spot for r in rows)
         f_aa = rows[-1].f_aa
         residual = float(np.mean([r.residual for r in rows]))
-        limit, aging = p("hot_spot_limit_c", 140.0), p("aging_raise", 2.0)
-        res_k = p("residual_raise_k", 5.0)
+        keys = ("hot_spot_limit_c", "aging_raise", "residual_raise_k")
+        limit, aging, res_k = (p(k, self.defaults[k]) for k in keys)
         self.latest[w.info.asset] = {
             "hot_spot_c": hot, "hot_spot_limit_c": limit, "f_aa": f_aa, "f_eqa": track.f_eqa,
             "loss_of_life_pct": track.loss_of_life_pct, "top_oil_residual_k": residual,
