@@ -44,11 +44,16 @@ def _load(case: str) -> Any:
 def devices(case: str) -> Devices:
     ss = _load(case)
     ss.setup()
+    dispatch = {
+        i: float(p) for m in (ss.PV, ss.Slack) for i, p in zip(m.idx.v, m.p0.v, strict=True)
+    }
     return Devices(
         buses=tuple(int(b) for b in ss.Bus.idx.v),
         lines=tuple(ss.Line.idx.v),
         gens=tuple(ss.GENROU.idx.v),
         loads=tuple(ss.PQ.idx.v),
+        gen_p=tuple(max(dispatch.get(g, 0.0), 0.0) for g in ss.GENROU.gen.v),
+        load_p=tuple(max(float(x), 0.0) for x in ss.PQ.p0.v),
     )
 
 
@@ -82,7 +87,8 @@ def _oscillation(ss: Any, spec: ScenarioSpec) -> None:
     times = np.append(times, spec.end_s)
     prev = 1.0
     for t, lv in zip(times, level, strict=True):
-        _alter(ss, p["load"], float(t), float(lv / prev))
+        for load in p["loads"]:
+            _alter(ss, load, float(t), float(lv / prev))
         prev = float(lv)
 
 
@@ -97,11 +103,14 @@ def _add_event(ss: Any, spec: ScenarioSpec) -> None:
             {"bus": p["bus"], "tf": spec.start_s, "tc": spec.end_s, "rf": p["rf"], "xf": p["xf"]},
         )
     elif spec.kind == "line_trip":
-        ss.add("Toggle", {"model": "Line", "dev": p["line"], "t": spec.start_s})
+        for line in p["lines"]:
+            ss.add("Toggle", {"model": "Line", "dev": line, "t": spec.start_s})
     elif spec.kind == "gen_trip":
-        ss.add("Toggle", {"model": "GENROU", "dev": p["gen"], "t": spec.start_s})
+        for gen in p["gens"]:
+            ss.add("Toggle", {"model": "GENROU", "dev": gen, "t": spec.start_s})
     elif spec.kind == "load_step":
-        _alter(ss, p["load"], spec.start_s, p["factor"])
+        for load in p["loads"]:
+            _alter(ss, load, spec.start_s, p["factor"])
     elif spec.kind == "oscillation":
         _oscillation(ss, spec)
 

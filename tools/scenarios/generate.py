@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scenarios.spec import KINDS, ScenarioSpec, draw
 
-TRAIN_CASES = ("ieee14", "ieee39")
+TRAIN_CASES = ("ieee14", "ieee39", "npcc")
 HELDOUT_CASE = "kundur"
 # (event scenarios per kind, normal runs, noise realizations per normal run) per case
-PLAN = {"ieee14": (30, 6, 6), "ieee39": (24, 4, 4), "kundur": (30, 20, 15)}
+PLAN = {"ieee14": (30, 6, 6), "ieee39": (24, 4, 4), "npcc": (12, 2, 3), "kundur": (30, 20, 15)}
 # About half of the ieee14 faults stop ANDES (singular Jacobian while the fault is on,
 # with the ESST3A exciters): draw more so the class keeps its size.
 EXTRA = {("ieee14", "fault"): 2.0}

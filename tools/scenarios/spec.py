@@ -20,7 +20,16 @@ CASES = {  # short name -> ANDES case file shipped with the package
     "ieee14": "ieee14/ieee14_full.xlsx",
     "ieee39": "ieee39/ieee39_full.xlsx",
     "kundur": "kundur/kundur_full.xlsx",
+    "npcc": "npcc/npcc.xlsx",
 }
+# Largest share of the system's generation (load) that one event may take out (change),
+# and how many elements may go at once: a plant's units, a double-circuit line, a block
+# of feeders. Small grids reach large shares with one element, big grids need several,
+# so every grid sees events from a few percent up to these caps.
+MAX_GEN_SHARE = 0.4
+MAX_LOAD_SHARE = 0.3
+MAX_ELEMENTS = {"gen_trip": (0.5, 0.3, 0.2), "load_step": (0.4, 0.3, 0.2, 0.1),
+                "line_trip": (0.7, 0.3), "oscillation": (0.5, 0.3, 0.2)}  # fmt: skip
 EVENT_DURATION_S = 6.0
 NORMAL_DURATION_S = 30.0
 
@@ -33,6 +42,8 @@ class Devices:
     lines: tuple[Any, ...]  # ANDES idx values: str or int depending on the case file
     gens: tuple[Any, ...]
     loads: tuple[Any, ...]
+    gen_p: tuple[float, ...] = ()  # each generator's dispatch, pu (same order as gens)
+    load_p: tuple[float, ...] = ()  # each load's active power, pu
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,28 @@ def _half_frame(t: float) -> float:
 def _pick(rng: np.random.Generator, items: tuple[Any, ...]) -> Any:
     item = items[int(rng.integers(len(items)))]
     return int(item) if isinstance(item, int | np.integer) else str(item)
+
+
+def _several(
+    rng: np.random.Generator,
+    kind: str,
+    items: tuple[Any, ...],
+    share: tuple[float, ...],
+    *,
+    cap: float,
+    keep: int,
+) -> list[Any]:
+    """1..k distinct random elements (k drawn from ``MAX_ELEMENTS``), at most all but
+    ``keep`` of them, dropping the last picks while their share of the total is over
+    ``cap`` (the first pick always stays, whatever its size)."""
+    probs = MAX_ELEMENTS[kind]
+    n = min(int(rng.choice(len(probs), p=probs)) + 1, max(1, len(items) - keep))
+    order = rng.permutation(len(items))[:n].tolist()
+    total = sum(share) if share else 0.0
+    while len(order) > 1 and total > 0 and sum(share[i] for i in order) > cap * total:
+        order.pop()
+    return [int(items[i]) if isinstance(items[i], int | np.integer) else str(items[i])
+            for i in order]  # fmt: skip
 
 
 def _fluctuation(rng: np.random.Generator, dev: Devices, duration: float) -> list[Any]:
@@ -94,22 +127,27 @@ def draw(case: str, kind: str, seed: int, dev: Devices) -> ScenarioSpec:
             "xf": float(10 ** rng.uniform(-3, -1.3)),
         }
     elif kind == "line_trip":
-        p["line"] = _pick(rng, dev.lines)
+        p["lines"] = _several(rng, kind, dev.lines, (), cap=1.0, keep=1)
     elif kind == "gen_trip":
-        p["gen"] = _pick(rng, dev.gens)
+        p["gens"] = _several(rng, kind, dev.gens, dev.gen_p, cap=MAX_GEN_SHARE, keep=2)
     elif kind == "load_step":
         up = rng.random() < 0.5
+        factor = float(rng.uniform(1.1, 1.5) if up else rng.uniform(0.5, 0.9))
+        cap = MAX_LOAD_SHARE / abs(factor - 1)
         p |= {
-            "load": _pick(rng, dev.loads),
-            "factor": float(rng.uniform(1.1, 1.5) if up else rng.uniform(0.5, 0.9)),
+            "loads": _several(rng, kind, dev.loads, dev.load_p, cap=cap, keep=0),
+            "factor": factor,
         }
     elif kind == "oscillation":
         freq = float(rng.uniform(0.3, 2.0))
         end = _half_frame(start + rng.uniform(2.0, 3.0))
+        amplitude = float(rng.uniform(0.05, 0.25))
         p |= {
-            "load": _pick(rng, dev.loads),
+            "loads": _several(
+                rng, kind, dev.loads, dev.load_p, cap=MAX_LOAD_SHARE / 2 / amplitude, keep=0
+            ),
             "freq_hz": freq,
-            "amplitude": float(rng.uniform(0.05, 0.25)),
+            "amplitude": amplitude,
             "damping": float(rng.uniform(0.0, 0.05)),  # damping ratio of the envelope
         }
     return ScenarioSpec(
