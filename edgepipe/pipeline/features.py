@@ -24,12 +24,13 @@ __all__ = [
     "window_bounds",
 ]
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from edgepipe.core import BAD_QUALITY, Window
 from edgepipe.pipeline._layout import Layout, PhasorSet, layout_of
+from edgepipe.pipeline._rows import Rows, shared_rows, stacked
 from edgepipe.pipeline.ring import F64
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -118,10 +119,10 @@ def _base(mag: F64, nominal: float) -> F64:
 _S = np.sqrt(3) / 2  # sin 120 deg: the operator a = -1/2 + j sqrt(3)/2
 
 
-def _fortescue(ph: F64, nominal: float) -> tuple[F64, F64, F64, F64]:
-    """|X1|, |X2|, |X0| in per unit and the angle of X1, with real arithmetic (complex
-    exp is several times slower here)."""
-    re, im = ph[0], ph[1]  # (3, n, L, 3) -> each (n, L, 3)
+def _fortescue(ph: F64) -> tuple[F64, F64, F64, F64]:
+    """|X1|, |X2|, |X0| and the angle of X1 per row, with real arithmetic (complex exp is
+    several times slower here)."""
+    re, im = ph[0], ph[1]  # (2, ..., 3) -> each (..., 3)
     ar, br, cr = re[..., 0], re[..., 1], re[..., 2]
     ai, bi, ci = im[..., 0], im[..., 1], im[..., 2]
     x1r = (ar - 0.5 * (br + cr) - _S * (bi - ci)) / 3
@@ -130,34 +131,40 @@ def _fortescue(ph: F64, nominal: float) -> tuple[F64, F64, F64, F64]:
     x2i = (ai - 0.5 * (bi + ci) - _S * (br - cr)) / 3
     # sqrt(x*x + y*y), not np.hypot: hypot's overflow care costs 10x here.
     x1 = np.sqrt(x1r * x1r + x1i * x1i)
-    base = _base(x1, nominal)[:, None]
     x2 = np.sqrt(x2r * x2r + x2i * x2i)
     x0r, x0i = ar + br + cr, ai + bi + ci
     x0 = np.sqrt(x0r * x0r + x0i * x0i) / 3
-    return x1 / base, x2 / base, x0 / base, np.arctan2(x1i, x1r)
+    return x1, x2, x0, np.arctan2(x1i, x1r)
 
 
-def _quantity(vals: F64, ps: PhasorSet | None, out: dict[str, F64], prefix: str) -> None:
-    """Per-row per-unit magnitude, angle, sequence components and unbalance of one set."""
-    n, length = vals.shape[:2]
-    nan = np.full((n, length), np.nan)
+Gather = Callable[[np.ndarray], np.ndarray]
+Shape = tuple[int, int]
+
+
+def _quantity(
+    vals: F64, ps: PhasorSet | None, out: dict[str, F64], prefix: str, *, g: Gather, shape: Shape
+) -> None:
+    """Per-row per-unit magnitude, angle, sequence components and unbalance of one set:
+    row-wise arithmetic on ``vals`` rows, the per-window base after ``g`` (``Rows.gather``)."""
+    nan = np.full(shape, np.nan)
     mag: F64 = nan
     angle: F64 = nan
     seq = (nan, nan, nan)
     if ps is not None:
-        mags = vals[:, :, list(ps.mags)]
+        mags = vals[..., list(ps.mags)]
         if ps.mode == "abc" and ps.has_angles:
-            ang = vals[:, :, list(ps.angles)]
-            x1, x2, x0, angle = _fortescue(
-                np.stack((mags * np.cos(ang), mags * np.sin(ang))), ps.nominal
-            )
-            seq = (x1, x2, x0)
-            mag = x1
+            ang = vals[..., list(ps.angles)]
+            x1, x2, x0, angle = (g(a) for a in _fortescue(
+                np.stack((mags * np.cos(ang), mags * np.sin(ang)))
+            ))  # fmt: skip
+            base = _base(x1, ps.nominal)[:, None]
+            seq = (x1 / base, x2 / base, x0 / base)
+            mag = seq[0]
         else:
-            raw = mags[..., 0] if mags.shape[2] == 1 else _mean(mags)
+            raw = g(mags[..., 0] if mags.shape[-1] == 1 else _mean(mags))
             mag = raw / _base(raw, ps.nominal)[:, None]
             if ps.angles and ps.angles[0] >= 0:
-                angle = vals[:, :, ps.angles[0]]
+                angle = g(vals[..., ps.angles[0]])
     out[f"{prefix}_pu"] = mag
     out[f"{prefix}1_pu"], out[f"{prefix}2_pu"], out[f"{prefix}0_pu"] = seq
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -165,32 +172,39 @@ def _quantity(vals: F64, ps: PhasorSet | None, out: dict[str, F64], prefix: str)
     out[f"{prefix}_angle"] = angle
 
 
-def _signals(vals: F64, quality: np.ndarray, times: np.ndarray, lay: Layout) -> dict[str, F64]:
-    """Per-row signals (n, L) of stacked windows: the basis of features and event times."""
-    n, length = vals.shape[:2]
+def _signals(rows: Rows, lay: Layout) -> dict[str, F64]:
+    """Per-row signals (n, L) of stacked windows: the basis of features and event times.
+
+    What depends on one row only is computed once per row of ``rows`` (windows overlap),
+    then gathered into windows; what depends on the window (per-unit base, steps, time
+    since the window start) is computed on the gathered (n, L) arrays.
+    """
+    vals, quality, g = rows.values, rows.quality, rows.gather
+    times = rows.window_times
+    shape = (times.shape[0], times.shape[1])
     isn = np.isnan(vals)
     bad = (quality & np.uint16(BAD_QUALITY)) != 0
-    c = max(vals.shape[2], 1)
-    nan_frac: F64 = np.add.reduce(isn, axis=2) / c
+    c = max(vals.shape[-1], 1)
+    nan_frac: F64 = np.add.reduce(isn, axis=-1) / c
     out: dict[str, F64] = {
-        "bad": bad.astype(np.float64),
-        "missing": np.asarray(isn.all(axis=2), dtype=np.float64),
+        "bad": g(bad.astype(np.float64)),
+        "missing": g(np.asarray(isn.all(axis=-1), dtype=np.float64)),
     }
     if bad.any():  # the common case has no bad row: skip a full-size copy
         vals = np.where(bad[..., None], np.nan, vals)
         nan_frac = np.where(bad, 1.0, nan_frac).astype(np.float64)
-    out["nan"] = nan_frac
-    _quantity(vals, lay.voltage, out, "v")
-    _quantity(vals, lay.current, out, "i")
-    nan = np.full((n, length), np.nan)
-    f = vals[:, :, lay.freq] if lay.freq >= 0 else nan
+    out["nan"] = g(nan_frac)
+    _quantity(vals, lay.voltage, out, "v", g=g, shape=shape)
+    _quantity(vals, lay.current, out, "i", g=g, shape=shape)
+    nan = np.full(shape, np.nan)
+    f = g(vals[..., lay.freq]) if lay.freq >= 0 else nan
     f_nom = lay.f_nominal if lay.f_nominal > 0 else np.nan
     out["freq_dev_hz"] = f - f_nom
     t = (times - times[:, :1]).astype(np.float64) / _NS
     dt = np.diff(t, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         computed = np.concatenate((nan[:, :1], np.diff(f, axis=1) / dt), axis=1)
-    reported = vals[:, :, lay.rocof] if lay.rocof >= 0 else nan
+    reported = g(vals[..., lay.rocof]) if lay.rocof >= 0 else nan
     out["rocof_computed_hz_s"] = computed
     out["rocof_reported_hz_s"] = reported
     out["rocof_hz_s"] = np.where(np.isnan(reported), computed, reported)
@@ -280,17 +294,6 @@ def _reduce(s: dict[str, F64]) -> F64:
     return out
 
 
-def _stack(windows: Sequence[Window]) -> tuple[F64, np.ndarray, np.ndarray]:
-    if len(windows) == 1:
-        w = windows[0]
-        return w.values[None], w.quality[None], w.times_ns[None]
-    return (
-        np.stack([w.values for w in windows]),
-        np.stack([w.quality for w in windows]),
-        np.stack([w.times_ns for w in windows]),
-    )
-
-
 # The per-row signals of the last ``pmu_features`` call, by window identity, so that a
 # rule locating a threshold crossing in the same windows does not recompute them.
 _MEMO: dict[int, tuple[Window, dict[str, F64], int]] = {}
@@ -330,12 +333,13 @@ def pmu_features(windows: Sequence[Window]) -> F64:
         if length == 0:
             continue  # not a valid window; its features stay NaN
         group = [windows[k] for k in idx]
-        vals, qual, times = _stack(group)
+        rows = shared_rows(group) if length >= 2 else stacked(group)
+        times = rows.window_times
         for k, t0, t1 in zip(idx, times[:, 0].tolist(), times[:, -1].tolist(), strict=True):
             starts[k], ends[k] = t0, t1
         if length < 2:
             continue  # a one-row window has no steps, no spread: all NaN
-        sig = _signals(vals, qual, times, layouts[lay_id])
+        sig = _signals(rows, layouts[lay_id])
         out[idx] = _reduce(sig)
         for row, w in enumerate(group):
             _MEMO[id(w)] = (w, sig, row)
@@ -355,5 +359,5 @@ def row_signals(window: Window) -> dict[str, F64]:
         sig, row = hit[1], hit[2]
         return {k: v[row] for k, v in sig.items()}
     lay = layout_of(window.info)
-    s = _signals(window.values[None], window.quality[None], window.times_ns[None], lay)
+    s = _signals(stacked([window]), lay)
     return {k: v[0] for k, v in s.items()}
