@@ -296,7 +296,8 @@ def _reduce(s: dict[str, F64]) -> F64:
 
 # The per-row signals of the last ``pmu_features`` call, by window identity, so that a
 # rule locating a threshold crossing in the same windows does not recompute them.
-_MEMO: dict[int, tuple[Window, dict[str, F64], int]] = {}
+_MEMO: list[tuple[list[Window], dict[str, F64]]] = []
+_MEMO_INDEX: dict[int, tuple[Window, dict[str, F64], int]] = {}
 _BOUNDS: list[tuple[Sequence[Window], list[int], list[int], list[str]]] = []
 
 
@@ -321,12 +322,17 @@ def pmu_features(windows: Sequence[Window]) -> F64:
     groups: dict[tuple[int, int], list[int]] = {}
     layouts: dict[int, Layout] = {}
     assets: list[str] = []
+    streams: dict[int, tuple[str, int]] = {}  # id(info) -> (asset, id(layout))
     for k, w in enumerate(windows):
-        assets.append(w.info.asset)
-        lay = layout_of(w.info)  # interned: equal layouts are one object
-        layouts[id(lay)] = lay
-        groups.setdefault((id(lay), len(w)), []).append(k)
+        seen = streams.get(id(w.info))
+        if seen is None:
+            lay = layout_of(w.info)  # interned: equal layouts are one object
+            layouts[id(lay)] = lay
+            seen = streams[id(w.info)] = (w.info.asset, id(lay))
+        assets.append(seen[0])
+        groups.setdefault((seen[1], w.times_ns.shape[0]), []).append(k)
     _MEMO.clear()
+    _MEMO_INDEX.clear()
     _BOUNDS.clear()
     starts, ends = [0] * len(windows), [0] * len(windows)
     for (lay_id, length), idx in groups.items():
@@ -341,8 +347,7 @@ def pmu_features(windows: Sequence[Window]) -> F64:
             continue  # a one-row window has no steps, no spread: all NaN
         sig = _signals(rows, layouts[lay_id])
         out[idx] = _reduce(sig)
-        for row, w in enumerate(group):
-            _MEMO[id(w)] = (w, sig, row)
+        _MEMO.append((group, sig))
     _BOUNDS.append((windows, starts, ends, assets))
     return out
 
@@ -354,7 +359,11 @@ def row_signals(window: Window) -> dict[str, F64]:
     ``angle_jump_deg`` (step into this row), ``bad``, ``missing``, ``nan`` and more.
     Served from the last ``pmu_features`` call when it covered ``window``.
     """
-    hit = _MEMO.get(id(window))
+    if _MEMO and not _MEMO_INDEX:  # built on first use: most flushes never ask
+        for group, sig in _MEMO:
+            for row, w in enumerate(group):
+                _MEMO_INDEX[id(w)] = (w, sig, row)
+    hit = _MEMO_INDEX.get(id(window))
     if hit is not None and hit[0] is window:
         sig, row = hit[1], hit[2]
         return {k: v[row] for k, v in sig.items()}
