@@ -6,7 +6,8 @@
    Prints the speed as a multiple of real time (target >= 100x for 10 PMUs at 60/s).
 2. Import: the reference pcaps in ../shared/data/c37118 -> a capture, in MB/s of pcap.
 
-Usage: python tools/bench_replay.py [--pmus 10] [--rate 60] [--seconds 120]
+Usage: python tools/bench_replay.py [--pmus 10] [--rate 60] [--seconds 120] [--stages 5]
+(``--stages N``: also the split of the replay time by pipeline stage, median of N runs)
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from adapters.c37118.scenario import fault_sag, frequency_excursion, synthesize
 from adapters.capture.importers import import_pcap
 from edgepipe.app.capture_commands import import_to_capture
 from edgepipe.app.config import AppConfig
-from edgepipe.app.replay import ReplayOptions, run_replay
+from edgepipe.app.pipeline import Pipeline, build_detectors
+from edgepipe.app.replay import ReplayOptions, replay_capture, run_replay
 from edgepipe.capture import CaptureConfig, CaptureWriter, read_capture
 from edgepipe.core import ChannelInfo, ChannelKind, SampleBatch, StreamInfo, VirtualClock
 
@@ -110,6 +112,36 @@ def bench_replay(pmus: int, rate: int, seconds: float) -> None:
           f"{cpu_s:.2f} s CPU = {seconds / cpu_s:.0f}x on one free core")  # fmt: skip
 
 
+def stage_breakdown(pmus: int, rate: int, seconds: float, runs: int) -> None:
+    """Where a replay's time goes, from the pipeline's own stage timings (no profiler):
+    the median run of ``runs``. Windows and the replay loop are the time outside flushes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cap_dir = Path(tmp) / "cap"
+        record(cap_dir, pmus, rate, seconds)
+        capture = read_capture(cap_dir)
+        config = AppConfig(site="bench", sources=())
+        timed = []
+        for _ in range(runs):
+            pipeline = Pipeline(config, build_detectors(config)[0], lambda _a: None)
+            t = time.perf_counter()
+            asyncio.run(replay_capture(capture, pipeline, VirtualClock(), ReplayOptions()))
+            timed.append((time.perf_counter() - t, dict(pipeline.router.timings.sums)))
+    total, sums = sorted(timed, key=lambda r: r[0])[len(timed) // 2]
+    detectors = {k: v for k, v in sums.items() if k.startswith("detector:")}
+    onnx = sum(v for k, v in detectors.items() if k.startswith("detector:onnx"))
+    stages = {
+        "features": sums.get("features:pmu", 0.0),
+        "rules": sum(detectors.values()) - onnx,
+        "onnx models": onnx,
+        "alerts (incl. the scores built)": sums.get("alerts", 0.0),
+    }
+    stages["flush, other"] = sums.get("flush", 0.0) - sum(stages.values())
+    stages["windows + replay loop"] = total - sums.get("flush", 0.0)
+    print(f"stages, median of {runs} runs ({seconds / total:.0f}x real time):")
+    for name, s in stages.items():
+        print(f"  {name:32s} {s * 1e3:7.1f} ms {100 * s / total:5.1f} %")
+
+
 def bench_import() -> None:
     total_bytes, total_s = 0, 0.0
     for pcap in sorted(DATA.glob("*.pcap")):
@@ -143,9 +175,13 @@ def main() -> None:
     p.add_argument("--pmus", type=int, default=10)
     p.add_argument("--rate", type=int, default=60)
     p.add_argument("--seconds", type=float, default=120.0)
+    p.add_argument("--stages", type=int, default=0, metavar="RUNS",
+                   help="also print the per-stage split, median of RUNS replays")  # fmt: skip
     args = p.parse_args()
     print(f"machine: {platform.machine()}, Python {platform.python_version()}")
     bench_replay(args.pmus, args.rate, args.seconds)
+    if args.stages:
+        stage_breakdown(args.pmus, args.rate, args.seconds, args.stages)
     bench_import()
 
 
