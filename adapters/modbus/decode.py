@@ -155,14 +155,14 @@ class ReadDecoder:
 
     def decode(
         self, values: Sequence[int] | Sequence[bool]
-    ) -> tuple[list[float], dict[int, float | str]]:
+    ) -> tuple[Sequence[float], dict[int, float | str]]:
         """(values of ``fast`` points, {point index: value} of the others)."""
         if len(values) < self.request.count:
             raise DecodeError(
                 f"unit {self.request.unit_id} fc {self.request.function_code} "
                 f"@{self.request.address}: asked {self.request.count} values, got {len(values)}"
             )
-        out: list[float] = []
+        out: Sequence[float] = ()
         if self._used:
             regs = [int(values[j]) for j in self._perm] if self._perm else values[: self._used]
             if self._swap:
@@ -171,9 +171,12 @@ class ReadDecoder:
                     w = regs[j]
                     regs[j] = ((w & 0xFF) << 8) | (w >> 8)
             # integers stay ints (exact, and the row's float64 array converts them)
-            out = list(self._fmt.unpack(self._pack.pack(*regs)))
-            for k, scale, offset in self._affine:
-                out[k] = out[k] * scale + offset
+            out = self._fmt.unpack(self._pack.pack(*regs))
+            if self._affine:
+                scaled = list(out)
+                for k, scale, offset in self._affine:
+                    scaled[k] = scaled[k] * scale + offset
+                out = scaled
         slow: dict[int, float | str] = {}
         for i in self.slow:
             p = self.points[i]

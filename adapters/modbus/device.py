@@ -15,12 +15,13 @@ __all__ = ["REFUSED", "DeviceConfig", "DeviceState", "stream_info"]
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from math import isnan
 
 import numpy as np
 
-from adapters.modbus.decode import ReadDecoder
+from adapters.modbus.decode import DecodeError, ReadDecoder
 from adapters.modbus.plan import ReadRequest, plan_reads
 from adapters.modbus.profile import DeviceProfile, PointType
 from edgepipe.core import ChannelInfo, ChannelKind, Quality, SampleBatch, StreamInfo
@@ -64,6 +65,22 @@ def stream_info(source: str, dev: DeviceConfig) -> StreamInfo:
     )  # fmt: skip
 
 
+@lru_cache(maxsize=512)
+def _compile(profile: DeviceProfile, shape: ReadRequest) -> _Compiled:
+    """One read's decoder, channels, deadbands and block span. Shared by every device of
+    the same profile (``shape`` has unit 0): fifty meters behind one gateway then touch
+    one set of decoders per poll round, not fifty, which keeps the per-read working set
+    small when each read starts on caches the sleep between rounds has cooled."""
+    dec = ReadDecoder(shape, profile.points)
+    numeric = [i for i, p in enumerate(profile.points) if p.numeric]
+    channel = {pi: ci for ci, pi in enumerate(numeric)}
+    channels = [channel[i] for i in dec.fast]
+    deadbands = [profile.points[i].deadband for i in dec.fast]
+    lo = channels[0] if channels else 0
+    block = channels == list(range(lo, lo + len(channels))) and not any(deadbands)
+    return dec, channels, deadbands, (lo, lo + len(channels)) if block else None
+
+
 class DeviceState:
     """Values, freshness and validity of one device's points."""
 
@@ -71,7 +88,7 @@ class DeviceState:
         self.dev = dev
         self.plan: tuple[ReadRequest, ...] = plan_reads(dev.profile, dev.unit_id)
         self._split: set[ReadRequest] = set()
-        self._decoders: dict[ReadRequest, _Compiled] = {}
+        self._compiled: list[_Compiled | None] = [None] * len(self.plan)  # by plan index
         points = dev.profile.points
         # channel index of each point (-1 for strings: no number for the pipeline)
         numeric = [i for i, p in enumerate(points) if p.numeric]
@@ -85,43 +102,54 @@ class DeviceState:
         self.texts: dict[str, str] = {}
         self.deadband = [points[i].deadband for i in numeric]
         self.cycle_error = False
+        self.stale = False  # of the last row
 
     def _decoder(self, request: ReadRequest) -> _Compiled:
-        entry = self._decoders.get(request)
-        if entry is None:
-            dec = ReadDecoder(request, self.dev.profile.points)
-            channels = [self.channel[i] for i in dec.fast]
-            deadbands = [self.deadband[c] for c in channels]
-            lo = channels[0] if channels else 0
-            block = channels == list(range(lo, lo + len(channels))) and not any(deadbands)
-            span = (lo, lo + len(channels)) if block else None
-            entry = self._decoders[request] = (dec, channels, deadbands, span)
-        return entry
+        return _compile(self.dev.profile, replace(request, unit_id=0))
 
     def apply_read(
         self, request: ReadRequest, values: Sequence[int] | Sequence[bool], now_ns: int
     ) -> None:
         """A successful read's raw registers (bits): decode and take them (deadband holds
         small changes). ``DecodeError`` when the answer does not fit the request."""
-        dec, channels, deadbands, span = self._decoder(request)
+        self._take(request, self._decoder(request), values, now_ns)
+
+    def apply_at(self, index: int, values: Sequence[int] | Sequence[bool], now_ns: int) -> None:
+        """``apply_read`` of ``plan[index]``: the poller's path, no hashing of requests."""
+        entry = self._compiled[index]
+        if entry is None:
+            entry = self._compiled[index] = self._decoder(self.plan[index])
+        self._take(self.plan[index], entry, values, now_ns)
+
+    def _take(
+        self,
+        request: ReadRequest,
+        compiled: _Compiled,
+        values: Sequence[int] | Sequence[bool],
+        now_ns: int,
+    ) -> None:
+        if len(values) < request.count:  # here, not in the shared decoder: names the unit
+            raise DecodeError(
+                f"unit {request.unit_id} fc {request.function_code} @{request.address}: "
+                f"asked {request.count} values, got {len(values)}"
+            )
+        dec, channels, deadbands, span = compiled
         fast, slow = dec.decode(values)
         if span is not None and not self.invalid:
-            self._take_block(span, fast, now_ns)
+            # The common case, as slice assignments: consecutive channels, no deadband,
+            # none invalid. Same outcome as ``_take_each``: a NaN answer (a float
+            # register's "not available") replaces the value, so the point reads as
+            # absent, not as its past.
+            lo, hi = span
+            self.values[lo:hi] = fast
+            self.updated_ns[lo:hi] = [now_ns] * (hi - lo)
         else:
             self._take_each(channels, fast, deadbands, now_ns)
         if slow:
             self.apply(request, slow, now_ns)
 
-    def _take_block(self, span: tuple[int, int], fast: list[float], now_ns: int) -> None:
-        """The common case, as slice assignments: consecutive channels, no deadband, none
-        invalid. Same outcome as ``_take_each``: a NaN answer (a float register's "not
-        available") replaces the value, so the point reads as absent, not as its past."""
-        lo, hi = span
-        self.values[lo:hi] = fast
-        self.updated_ns[lo:hi] = [now_ns] * (hi - lo)
-
     def _take_each(
-        self, channels: list[int], fast: list[float], deadbands: list[float], now_ns: int
+        self, channels: list[int], fast: Sequence[float], deadbands: list[float], now_ns: int
     ) -> None:
         vals, updated, invalid = self.values, self.updated_ns, self.invalid
         for ci, value, band in zip(channels, fast, deadbands, strict=True):
@@ -178,6 +206,7 @@ class DeviceState:
                 plan.append(ReadRequest(r.unit_id, r.table, p.address, p.count, (i,)))
         self._split.clear()
         self.plan = tuple(plan)
+        self._compiled = [None] * len(plan)
         return True
 
     def row(self, now_ns: int) -> SampleBatch:
@@ -189,6 +218,7 @@ class DeviceState:
             stale = any(t < limit for i, t in enumerate(self.updated_ns) if i not in invalid)
         else:
             stale = bool(self.updated_ns) and min(self.updated_ns) < limit
+        self.stale = stale
         if stale:
             quality |= _STALE
         if self.cycle_error:

@@ -140,56 +140,69 @@ class ModbusPoller:
             self.scheduler.abort()
 
     async def _poll(self, client: AsyncModbusTcpClient, sink: Sink) -> None:
+        # The per-read path runs once per response, each time after the wait for the
+        # gateway has let other processes cool the caches, so it is kept short: bound
+        # readers per table, reads addressed by plan index, the read awaited inline (no
+        # coroutine per read), every rarer outcome in its own method.
+        readers = {t: (get(client), t.is_bits) for t, get in _READERS.items()}
+        scheduler, devices, clock, stats = self.scheduler, self.devices, self.clock, self.stats
         while True:
-            self.scheduler.tick(self.clock.monotonic_ns())
-            nxt = self.scheduler.next_read()
+            scheduler.tick(clock.monotonic_ns())
+            nxt = scheduler.next_read()
             if nxt is None:
-                await self.clock.sleep_until_ns(self.scheduler.wake_ns())
+                await clock.sleep_until_ns(scheduler.wake_ns())
                 continue
             di, ri = nxt
-            state = self.devices[di]
-            await self._read(client, state, state.plan[ri])
-            if self.scheduler.done(di):
+            state = devices[di]
+            req = state.plan[ri]
+            read, is_bits = readers[req.table]
+            stats.requests += 1
+            rx_before = self._rx_bytes
+            try:
+                rr = await read(req.address, count=req.count, device_id=req.unit_id)
+            except (ConnectionException, ModbusIOException) as exc:
+                self._failed(client, state, req, exc, rx_before)
+            else:
+                now = clock.time_ns()
+                if rr.isError():
+                    self._refused(state, req, rr)
+                else:
+                    try:
+                        state.apply_at(ri, rr.bits if is_bits else rr.registers, now)
+                        stats.responses += 1
+                    except DecodeError as exc:
+                        stats.garbage += 1
+                        log.warning("modbus_garbage", source=self.name,
+                                    stream=state.dev.stream, error=str(exc))  # fmt: skip
+            if scheduler.done(di):
                 self._emit(state, sink)
                 if state.replan():
-                    self.scheduler.devices[di].reads = len(state.plan)
+                    scheduler.devices[di].reads = len(state.plan)
                     log.info("modbus_replanned", source=self.name, stream=state.dev.stream,
                              reads=len(state.plan))  # fmt: skip
 
-    async def _read(
-        self, client: AsyncModbusTcpClient, state: DeviceState, req: ReadRequest
+    def _failed(
+        self,
+        client: AsyncModbusTcpClient,
+        state: DeviceState,
+        req: ReadRequest,
+        exc: ModbusException,
+        rx_before: int,
     ) -> None:
-        self.stats.requests += 1
-        rx_before = self._rx_bytes
-        try:
-            rr = await _READERS[req.table](client)(
-                req.address, count=req.count, device_id=req.unit_id
-            )
-        except ConnectionException as exc:
+        """A read raised: a lost connection ends the session, anything else is a timeout
+        (or garbage, when bytes came back that made no response)."""
+        if isinstance(exc, ConnectionException) or not client.connected:
             raise TransportError(f"{self._where}: {exc}") from exc
-        except ModbusIOException as exc:
-            if not client.connected:
-                raise TransportError(f"{self._where}: {exc}") from exc
-            self._timeout(state, req, garbage=self._rx_bytes > rx_before)
-            return
-        now = self.clock.time_ns()
-        if rr.isError():
-            code = int(getattr(rr, "exception_code", 0))
-            self.stats.exceptions += 1
-            log.warning(
-                "modbus_exception", source=self.name, stream=state.dev.stream, unit=req.unit_id,
-                fc=req.function_code, address=req.address, code=code,
-            )  # fmt: skip
-            state.refuse(req, code)
-            return
-        values = rr.bits if req.table.is_bits else rr.registers
-        try:
-            state.apply_read(req, values, now)
-        except DecodeError as exc:
-            self.stats.garbage += 1
-            log.warning("modbus_garbage", source=self.name, stream=state.dev.stream, error=str(exc))
-            return
-        self.stats.responses += 1
+        self._timeout(state, req, garbage=self._rx_bytes > rx_before)
+
+    def _refused(self, state: DeviceState, req: ReadRequest, rr: Any) -> None:
+        code = int(getattr(rr, "exception_code", 0))
+        self.stats.exceptions += 1
+        log.warning(
+            "modbus_exception", source=self.name, stream=state.dev.stream, unit=req.unit_id,
+            fc=req.function_code, address=req.address, code=code,
+        )  # fmt: skip
+        state.refuse(req, code)
 
     def _timeout(self, state: DeviceState, req: ReadRequest, garbage: bool) -> None:
         if garbage:
@@ -204,7 +217,7 @@ class ModbusPoller:
     def _emit(self, state: DeviceState, sink: Sink) -> None:
         row = state.row(self.clock.time_ns())
         self.stats.rows += 1
-        if int(row.quality[0]) & 4:  # Quality.STALE
+        if state.stale:
             self.stats.stale_rows += 1
         self.stats.overruns = self.scheduler.overruns
         sink.on_batch(row)
