@@ -120,14 +120,13 @@ class Windower:
         ends = np.asarray(bounds, dtype=np.int64)
         los = np.searchsorted(frames, ends - length, side="right").tolist()
         his = np.searchsorted(frames, ends, side="right").tolist()
+        info, (times, values, quality) = self.info, rows
         for b, lo, hi in zip(bounds, los, his, strict=True):
             if hi == lo:
                 self._empty += 1
                 continue
             if hi - lo == length:
-                out.append(
-                    Window(self.info, rows.times_ns[lo:hi], rows.values[lo:hi], rows.quality[lo:hi])
-                )
+                out.append(Window(info, times[lo:hi], values[lo:hi], quality[lo:hi]))
             else:
                 out.append(self._with_gaps(rows, frames[lo:hi], lo, b))
                 self._gap_windows += 1
