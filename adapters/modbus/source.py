@@ -9,16 +9,17 @@ Options (``[sources.<name>]`` with ``type = "modbus"``):
   one gateway (``[[sources.<name>.devices]]``); each becomes stream ``<name>/<unit_id>``;
 - ``reconnect_min_s`` (0.5) and ``reconnect_max_s`` (30): the reconnect backoff.
 
-``profile`` is a device profile file (``adapters.modbus.profile``); a relative path is
-taken from the working directory. ``unit_id`` overrides the profile's; ``asset`` defaults
-to the source name (one device) or ``<name>/<unit_id>``.
+``profile`` is a device profile file (``adapters.modbus.profile``); in the service config
+a relative path is relative to the config file's directory (``resolve_files``, applied by
+the config loader; options built by hand are taken as given). ``unit_id`` overrides the
+profile's; ``asset`` defaults to the source name (one device) or ``<name>/<unit_id>``.
 """
 
 from __future__ import annotations
 
-__all__ = ["parse_options"]
+__all__ = ["parse_options", "resolve_files"]
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -117,4 +118,19 @@ def create_source(name: str, options: Mapping[str, Any], clock: Clock) -> Source
     return ModbusPoller(parse_options(name, options), clock)
 
 
-registry.register("modbus", create_source)
+def resolve_files(opts: Mapping[str, Any], fix: Callable[[str], str]) -> Mapping[str, Any]:
+    """The registry's file resolver: ``profile``, top level or in each of ``devices``.
+    Values of the wrong type are left for ``parse_options`` to report."""
+
+    def entry(d: Any) -> Any:
+        if isinstance(d, Mapping) and isinstance(d.get("profile"), str):
+            return {**d, "profile": fix(d["profile"])}
+        return d
+
+    out = entry(opts)
+    if isinstance(opts.get("devices"), list):
+        out = {**out, "devices": [entry(d) for d in opts["devices"]]}
+    return dict(out)
+
+
+registry.register("modbus", create_source, resolve_files)

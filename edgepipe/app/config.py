@@ -203,7 +203,7 @@ def parse_config(
         "service", lambda t: from_mapping(ServiceConfig, t, "service"), ServiceConfig()
     )
     health = section("health", lambda t: HealthConfig.from_mapping(t, "health"), HealthConfig())
-    sources = _sources(table.get("sources"), issues)
+    sources = _sources(table.get("sources"), issues, base_dir)
     if issues:
         raise ConfigError(issues)
     return AppConfig(
@@ -259,7 +259,11 @@ def _resolve_files(table: Mapping[str, Any], base_dir: Path | None) -> Mapping[s
     return out
 
 
-def _sources(table: Any, issues: list[ConfigIssue]) -> tuple[SourceConfig, ...]:
+def _sources(
+    table: Any, issues: list[ConfigIssue], base_dir: Path | None
+) -> tuple[SourceConfig, ...]:
+    """``[sources.<name>]``; each adapter names its file options (registry
+    ``resolve_files``), and relative ones are made relative to the config file."""
     if table is None:
         issues.append(ConfigIssue("sources", "required: at least one [sources.<name>] table"))
         return ()
@@ -277,6 +281,8 @@ def _sources(table: Any, issues: list[ConfigIssue]) -> tuple[SourceConfig, ...]:
             issues.append(ConfigIssue(f"{key}.type", f"required, one of {registry.available()}"))
             continue
         options = {k: v for k, v in sub.items() if k != "type"}
+        if base_dir is not None:
+            options = dict(registry.resolve_files(kind, options, base_dir))
         try:
             # Building the adapter validates its options; nothing connects until run().
             registry.create(kind, name, options, SystemClock())
