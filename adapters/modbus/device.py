@@ -98,6 +98,10 @@ class DeviceState:
         # per-call cost outweighs the work; the row's arrays are built once per cycle.
         self.values: list[float] = [math.nan] * n
         self.updated_ns: list[int] = [0] * n  # 0 = never
+        # a lower bound of min(updated_ns): while it is inside the stale limit no point
+        # can be stale, and the row skips the scan (every write lowers it if needed, so
+        # a clock stepped back cannot hide a stale point)
+        self._oldest_ns = 0
         self.invalid: set[int] = set()  # channels refused by the device (NaN)
         self.texts: dict[str, str] = {}
         self.deadband = [points[i].deadband for i in numeric]
@@ -135,6 +139,8 @@ class DeviceState:
             )
         dec, channels, deadbands, span = compiled
         fast, slow = dec.decode(values)
+        if now_ns < self._oldest_ns:  # noqa: PLR1730 - per read: a compare, not a call
+            self._oldest_ns = now_ns
         if span is not None and not self.invalid:
             # The common case, as slice assignments: consecutive channels, no deadband,
             # none invalid. Same outcome as ``_take_each``: a NaN answer (a float
@@ -173,6 +179,7 @@ class DeviceState:
             if isnan(old) or isnan(value) or not stale_band or ci in self.invalid:
                 self.values[ci] = value
             self.updated_ns[ci] = now_ns
+            self._oldest_ns = min(self._oldest_ns, now_ns)
             self.invalid.discard(ci)
 
     def refuse(self, request: ReadRequest, code: int) -> None:
@@ -216,8 +223,11 @@ class DeviceState:
         invalid = self.invalid
         if invalid:
             stale = any(t < limit for i, t in enumerate(self.updated_ns) if i not in invalid)
+        elif self._oldest_ns >= limit or not self.updated_ns:
+            stale = False
         else:
-            stale = bool(self.updated_ns) and min(self.updated_ns) < limit
+            self._oldest_ns = min(self.updated_ns)
+            stale = self._oldest_ns < limit
         self.stale = stale
         if stale:
             quality |= _STALE
@@ -230,7 +240,7 @@ class DeviceState:
         return SampleBatch(
             stream=self.dev.stream,
             times_ns=np.array([now_ns], dtype=np.int64),
-            values=np.array([self.values], dtype=np.float64),
+            values=np.array(self.values, dtype=np.float64, ndmin=2),
             quality=np.array([quality], dtype=np.uint16),
             device_time=False,
         )

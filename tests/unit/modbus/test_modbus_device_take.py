@@ -57,3 +57,27 @@ def test_refused_channels_come_back_and_rows_say_so() -> None:
     assert int(state.row(4).quality[0]) == Quality.RECEIPT_TIME
     # three poll intervals without a read: stale
     assert int(state.row(3 + 3_000_000_001).quality[0]) & Quality.STALE
+
+
+def test_stale_row_after_the_clock_stepped_back() -> None:
+    """Rows skip the freshness scan while a lower bound of the oldest update is inside the
+    limit; a read stamped before that bound (the wall clock stepped back) must lower it,
+    or a point that then stops updating would never be reported stale."""
+    points = [{"name": n, "table": "holding", "address": a, "type": "f32"}
+              for n, a in (("near", 0), ("far", 100))]  # fmt: skip
+    profile = parse_profile({"points": points, "poll_interval_s": 1.0})
+    assert isinstance(profile, DeviceProfile)
+    state = DeviceState(DeviceConfig(profile, 1, "a", "s/1"))
+    assert len(state.plan) == 2
+    s = 1_000_000_000
+    for i in range(2):
+        state.apply_at(i, _regs(1.0), 100 * s)
+    assert not int(state.row(101 * s).quality[0]) & Quality.STALE
+    state.apply_at(1, _regs(2.0), 50 * s)  # clock stepped back 50 s; "near" not read again
+    state.apply_at(0, _regs(3.0), 102 * s)
+    for i in range(2):  # from here on only "near" answers, on the stepped-back clock
+        state.apply_at(0, _regs(4.0), (51 + i) * s)
+    assert not int(state.row(52 * s).quality[0]) & Quality.STALE
+    # "far" was last read at 50 s: stale once 3 poll intervals have passed since
+    assert int(state.row(54 * s).quality[0]) & Quality.STALE
+    assert state.stale_points(54 * s) == ["far"]
