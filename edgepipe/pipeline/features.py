@@ -31,6 +31,7 @@ import numpy as np
 from edgepipe.core import BAD_QUALITY, Window
 from edgepipe.pipeline._layout import Layout, PhasorSet, layout_of
 from edgepipe.pipeline._rows import Rows, shared_rows, stacked
+from edgepipe.pipeline.event_shape import SHAPE_NAMES, shape_features
 from edgepipe.pipeline.ring import F64
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -72,6 +73,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "freq_rel_min_hz",
     "freq_rel_max_hz",
     "freq_rel_last_hz",
+    # Around the window's largest voltage step (event_shape.py): the event's shape.
+    *SHAPE_NAMES,
 )
 FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -265,6 +268,7 @@ _COLS = {
     "v_rel": [FEATURE_INDEX[k] for k in ("v_rel_min", "v_rel_max", "v_rel_last")],
     "f_rel": [FEATURE_INDEX[k] for k in ("freq_rel_min_hz", "freq_rel_max_hz", "freq_rel_last_hz")],
 }
+_SHAPE = slice(FEATURE_INDEX[SHAPE_NAMES[0]], FEATURE_INDEX[SHAPE_NAMES[-1]] + 1)
 _V_STATS = [FEATURE_INDEX[k] for k in ("v_pu_min", "v_pu_max", "v_pu_last")]
 _F_STATS = [FEATURE_INDEX[k] for k in ("freq_dev_min_hz", "freq_dev_max_hz", "freq_dev_last_hz")]
 
@@ -291,6 +295,7 @@ def _reduce(s: dict[str, F64]) -> F64:
     with np.errstate(invalid="ignore", divide="ignore"):
         out[:, _COLS["v_rel"]] = out[:, _V_STATS] / pre[0][:, None]
     out[:, _COLS["f_rel"]] = out[:, _F_STATS] - pre[1][:, None]
+    out[:, _SHAPE] = shape_features(s["v_pu"], s["freq_dev_hz"])
     return out
 
 
