@@ -73,6 +73,9 @@ class SimulatorConfig:
     idcode: int = 1
     pmu_idcodes: tuple[int, ...] | None = None
     station_prefix: str = "PMU"
+    # Station names per PMU (default ``<station_prefix><i + 1>``); repeat one to put
+    # several PMUs on one asset, as a bay with a main and a backup PMU.
+    stations: tuple[str, ...] | None = None
     fmt: Format = Format.PHASOR_POLAR | Format.PHASOR_FLOAT | Format.FREQ_FLOAT
     fnom_hz: float = 60.0
     nominal_v: float = 230e3
@@ -94,6 +97,8 @@ class SimulatorConfig:
             raise ValueError("rate_hz must be a whole number of frames per second")
         if self.n_pmus < 1:
             raise ValueError("n_pmus must be at least 1")
+        if self.stations is not None and len(self.stations) != self.n_pmus:
+            raise ValueError("stations must name every PMU (n_pmus names)")
 
 
 @dataclass(slots=True)
@@ -274,7 +279,7 @@ class PmuSimulator:
         )
         pmus = tuple(
             PmuConfig(
-                f"{c.station_prefix}{i + 1}",
+                c.stations[i] if c.stations else f"{c.station_prefix}{i + 1}",
                 ids[i],
                 c.fmt,
                 phasors,

@@ -23,7 +23,6 @@ from edgepipe.app.routing import Router
 from edgepipe.core import (
     Alert,
     SampleBatch,
-    ScoreBatch,
     SourceStatus,
     StatusKind,
     StreamInfo,
@@ -157,12 +156,9 @@ class Pipeline(Sink):
         with timings.time("flush"):
             items = self.router.evaluate_batches(self._detectors, windows)
             with timings.time("alerts"):
-                alerts: list[Alert] = []
-                for item in items:
-                    if isinstance(item, ScoreBatch):
-                        alerts.extend(self._engine.process_batch(item))
-                    else:
-                        alerts.extend(self._engine.process(item))
+                # All scores of the flush in event-time order, not detector by detector
+                # and stream by stream: two streams of one asset share its alert keys.
+                alerts = self._engine.process_flush(items)
             self._emit(alerts)
 
     def _schedule_flush(self) -> None:

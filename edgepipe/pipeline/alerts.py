@@ -22,8 +22,9 @@ __all__ = ["ALERT_NAMESPACE", "AlertConfig", "AlertEngine", "AlertStatistics", "
 
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ ALERT_NAMESPACE = uuid.UUID("48810d74-0ff1-4c10-870e-adda67ab8593")
 STREAM_QUIET = "stream_quiet"
 
 _log = structlog.get_logger()
+_ROW_ORDER = itemgetter(0, 1, 2, 3)  # (window end, stream, item, row): never the Score
 
 
 def alert_id(site: str, asset: str, kind: str, raise_event_time_ns: int) -> str:
@@ -137,6 +139,70 @@ class AlertEngine:
         if not hot:
             return []
         return self.process(batch.make(k) for k in range(len(assets)) if assets[k] in hot)
+
+    def process_flush(self, items: Sequence[ScoreBatch | Sequence[Score]]) -> list[Alert]:
+        """The alerts of one flush: every detector's scores on the flush's windows, the
+        rows of all items merged into event-time order before the engine sees them.
+
+        Rows go in the order ``(window end, stream, item, row)``; ``items`` are in
+        detector order, so ties break the same way however the windows were batched.
+        The window's end, not the score's event time (a rule dates its score at the
+        crossing inside the window), is the time every stream reaches in order, live
+        frame by frame and in replay tick by tick alike. Two streams of one asset score
+        the same keys: handed over detector by detector and stream by stream, a key
+        would see one stream's whole flush before the other's, and the alerts would
+        follow the batching (a live read, a replay tick) instead of the data. Alerts
+        come out in this order too.
+
+        Like ``process_batch``, a key idle before the flush and without an active row
+        in it stays idle, so only the rows of the other ("hot") keys become ``Score``
+        records. Keys are created item by item (their order is not part of the outcome:
+        ``active_alerts`` sorts).
+        """
+        keys = self._keys
+        hot: set[tuple[str, str]] = set()
+        for item in items:
+            if isinstance(item, ScoreBatch):
+                kind = item.kind
+                for asset in dict.fromkeys(item.assets):
+                    self._note_key((asset, kind), keys, hot)
+                if item.active.any():
+                    assets = item.assets
+                    hot.update((assets[k], kind) for k in np.flatnonzero(item.active).tolist())
+            else:
+                for s in item:
+                    self._note_key((s.asset, s.kind), keys, hot)
+                    if s.active:
+                        hot.add((s.asset, s.kind))
+        if not hot:
+            return []
+        rows: list[tuple[int, str, int, int, Score]] = []
+        for i, item in enumerate(items):
+            if isinstance(item, ScoreBatch):
+                kind, assets, make = item.kind, item.assets, item.make
+                rows.extend(
+                    (s.window_end_ns, s.stream, i, k, s)
+                    for k in range(len(assets))
+                    if (assets[k], kind) in hot
+                    for s in (make(k),)
+                )
+            else:
+                rows.extend(
+                    (s.window_end_ns, s.stream, i, k, s)
+                    for k, s in enumerate(item)
+                    if (s.asset, s.kind) in hot
+                )
+        rows.sort(key=_ROW_ORDER)
+        return self.process(r[4] for r in rows)
+
+    def _note_key(
+        self, key: tuple[str, str], keys: dict[tuple[str, str], _Key], hot: set[tuple[str, str]]
+    ) -> None:
+        st = keys.get(key)
+        if st is None:
+            keys[key] = _Key()
+        elif st.alert is not None or st.run or st.suppressing:
+            hot.add(key)
 
     def stream_status(self, status: SourceStatus, asset: str = "") -> list[Alert]:
         """QUIET raises a ``stream_quiet`` warning for ``asset`` (default: the stream
@@ -249,8 +315,10 @@ class AlertEngine:
         )
 
     def active_alerts(self) -> list[Alert]:
-        """The RAISED alerts standing now (e.g. to republish after a restart)."""
-        return [st.alert for st in self._keys.values() if st.alert is not None]
+        """The RAISED alerts standing now (e.g. to republish after a restart), by raise
+        time, asset and kind: not by when a key was first seen, which follows batching."""
+        raised = [st.alert for st in self._keys.values() if st.alert is not None]
+        return sorted(raised, key=lambda a: (a.event_time_ns, a.asset, a.kind))
 
     def statistics(self) -> AlertStatistics:
         n = self._n
