@@ -4,6 +4,15 @@
 event-loop turn are evaluated together, so the features and the ONNX models run batched
 across PMUs. Nothing here reads the wall clock: alerts depend on event time only, so a
 replay on a virtual clock yields the alerts of the live run.
+
+A flush hands the alert engine its scores in event-time order (window end, stream,
+detector; ``AlertEngine.process_flush``), not detector by detector and stream by
+stream: two streams of one asset share its alert keys, and a live read (a few frames of
+every PMU of a PDC) and a replay tick (a second or more of every stream) must lead the
+engine through the same sequence. No reorder buffer waits for late streams: the live
+path processes what one loop turn brought, as it always did. Status alerts (QUIET,
+RESUMED) go out with the next flush, merged by time among the window alerts, so the
+output order, too, is the same for any tick.
 """
 
 from __future__ import annotations
@@ -11,10 +20,12 @@ from __future__ import annotations
 __all__ = ["Pipeline", "PipelineStats", "build_detectors"]
 
 import asyncio
+import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import structlog
 
@@ -74,6 +85,7 @@ class Pipeline(Sink):
         self.stream_state: dict[str, SourceStatus] = {}  # last status per stream
         self.last_data: dict[str, float] = {}  # monotonic s of each stream's last batch
         self._pending: list[Window] = []
+        self._held: list[Alert] = []  # status alerts, emitted in time order by the flush
         self._pending_since = 0.0  # monotonic s of the oldest unevaluated window
         self._flush_handle: asyncio.Handle | None = None
         self.stats = PipelineStats()
@@ -142,12 +154,18 @@ class Pipeline(Sink):
             stream=status.stream,
             detail=status.detail,
         )
-        self._emit(self._engine.stream_status(status, self._assets.get(status.stream, "")))
+        alerts = self._engine.stream_status(status, self._assets.get(status.stream, ""))
+        if alerts:  # out with the flush, in event-time order among the window alerts
+            self._held.extend(alerts)
+            self._schedule_flush()
 
     def flush(self) -> None:
         """Evaluate every window that is due now, in one batch across streams."""
         self._flush_handle = None
+        held, self._held = self._held, []
+        held.sort(key=_ALERT_TIME)  # stable: statuses of one time in their arrival order
         if not self._pending:
+            self._emit(held)
             return
         windows, self._pending = self._pending, []
         self.stats.windows += len(windows)
@@ -159,7 +177,7 @@ class Pipeline(Sink):
                 # All scores of the flush in event-time order, not detector by detector
                 # and stream by stream: two streams of one asset share its alert keys.
                 alerts = self._engine.process_flush(items)
-            self._emit(alerts)
+            self._emit(list(heapq.merge(alerts, held, key=_ALERT_TIME)) if held else alerts)
 
     def _schedule_flush(self) -> None:
         if self._flush_handle is not None:
@@ -189,3 +207,6 @@ class Pipeline(Sink):
 
 
 _BAD_STATUS = frozenset({StatusKind.QUIET, StatusKind.DISCONNECTED})
+# The order of a flush's alerts: ``process_flush`` emits by window end; a status alert's
+# window ends at the status's time.
+_ALERT_TIME = attrgetter("window_end_ns")
