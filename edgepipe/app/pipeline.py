@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
+import numpy as np
 import structlog
 
 from edgepipe.app.config import AppConfig
@@ -86,6 +87,9 @@ class Pipeline(Sink):
         self.last_data: dict[str, float] = {}  # monotonic s of each stream's last batch
         self._pending: list[Window] = []
         self._held: list[Alert] = []  # status alerts, emitted in time order by the flush
+        # (stream, window end) -> event time of the row that completed the window, for
+        # the pending windows whose own last frame never arrived (see ``_note_late``)
+        self._late: dict[tuple[str, int], int] = {}
         self._pending_since = 0.0  # monotonic s of the oldest unevaluated window
         self._flush_handle: asyncio.Handle | None = None
         self.stats = PipelineStats()
@@ -143,7 +147,25 @@ class Pipeline(Sink):
         if not self._pending:
             self._pending_since = time.monotonic()
         self._pending.extend(due)
+        self._note_late(batch, due)
         self._schedule_flush()
+
+    def _note_late(self, batch: SampleBatch, due: list[Window]) -> None:
+        """Windows of ``batch`` that ended on a frame that never arrived became due at a
+        later row; the flush orders them by that row's time, which is where a live read
+        and a replay tick of any size both see them (``AlertEngine.process_flush``)."""
+        t = batch.times_ns
+        if len(t) == 1:
+            t0 = int(t[0])
+            for w in due:
+                if w.end_ns != t0:
+                    self._late[(w.info.stream, w.end_ns)] = t0
+            return
+        horizon = np.maximum.accumulate(t)
+        ends = np.fromiter((w.end_ns for w in due), np.int64, len(due))
+        at = horizon[np.minimum(np.searchsorted(horizon, ends), len(t) - 1)]
+        for k in np.flatnonzero(at != ends).tolist():
+            self._late[(batch.stream, int(ends[k]))] = int(at[k])
 
     def on_status(self, status: SourceStatus) -> None:
         self.stream_state[status.stream or status.source] = status
@@ -168,6 +190,7 @@ class Pipeline(Sink):
             self._emit(held)
             return
         windows, self._pending = self._pending, []
+        late, self._late = self._late, {}
         self.stats.windows += len(windows)
         self.stats.evaluations += 1
         timings = self.router.timings
@@ -176,7 +199,7 @@ class Pipeline(Sink):
             with timings.time("alerts"):
                 # All scores of the flush in event-time order, not detector by detector
                 # and stream by stream: two streams of one asset share its alert keys.
-                alerts = self._engine.process_flush(items)
+                alerts = self._engine.process_flush(items, late)
             self._emit(list(heapq.merge(alerts, held, key=_ALERT_TIME)) if held else alerts)
 
     def _schedule_flush(self) -> None:

@@ -22,7 +22,7 @@ __all__ = ["ALERT_NAMESPACE", "AlertConfig", "AlertEngine", "AlertStatistics", "
 
 import uuid
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -45,7 +45,7 @@ ALERT_NAMESPACE = uuid.UUID("48810d74-0ff1-4c10-870e-adda67ab8593")
 STREAM_QUIET = "stream_quiet"
 
 _log = structlog.get_logger()
-_ROW_ORDER = itemgetter(0, 1, 2, 3)  # (window end, stream, item, row): never the Score
+_ROW_ORDER = itemgetter(0, 1, 2, 3)  # (due time, stream, item, row): never the Score
 
 
 def alert_id(site: str, asset: str, kind: str, raise_event_time_ns: int) -> str:
@@ -140,15 +140,21 @@ class AlertEngine:
             return []
         return self.process(batch.make(k) for k in range(len(assets)) if assets[k] in hot)
 
-    def process_flush(self, items: Sequence[ScoreBatch | Sequence[Score]]) -> list[Alert]:
+    def process_flush(
+        self,
+        items: Sequence[ScoreBatch | Sequence[Score]],
+        due: Mapping[tuple[str, int], int] | None = None,
+    ) -> list[Alert]:
         """The alerts of one flush: every detector's scores on the flush's windows, the
         rows of all items merged into event-time order before the engine sees them.
 
-        Rows go in the order ``(window end, stream, item, row)``; ``items`` are in
+        Rows go in the order ``(due time, stream, item, row)``; ``items`` are in
         detector order, so ties break the same way however the windows were batched.
-        The window's end, not the score's event time (a rule dates its score at the
-        crossing inside the window), is the time every stream reaches in order, live
-        frame by frame and in replay tick by tick alike. Two streams of one asset score
+        A window is due at the event time of the row that completed it: its end, or,
+        when its last frame never arrived, the next row's time, given in ``due`` by
+        ``(stream, window end)``. That time, not the score's event time (a rule dates
+        its score at the crossing inside the window), is what every stream reaches in
+        order, live read by read and in replay tick by tick alike. Two streams of one asset score
         the same keys: handed over detector by detector and stream by stream, a key
         would see one stream's whole flush before the other's, and the alerts would
         follow the batching (a live read, a replay tick) instead of the data. Alerts
@@ -192,6 +198,8 @@ class AlertEngine:
                     for k, s in enumerate(item)
                     if (s.asset, s.kind) in hot
                 )
+        if due:
+            rows = [(due.get((r[1], r[0]), r[0]), *r[1:]) for r in rows]
         rows.sort(key=_ROW_ORDER)
         return self.process(r[4] for r in rows)
 
