@@ -56,7 +56,7 @@ $(VENV)/.andes: pyproject.toml | $(BIN)/python
 models: $(VENV)/.test $(VENV)/.andes
 	$(BIN)/python tools/train_starter.py
 	$(BIN)/python tools/train_transformer_anomaly.py  # after the starter: it merges into the manifest
-	rm -rf data/scenarios  # from scratch: ANDES scenarios (~25 min on 2 cores), then the event models
+	rm -rf data/scenarios  # from scratch: ANDES scenarios (~35 min on 2 cores), then the event models
 	$(BIN)/python tools/scenarios/generate.py --out data/scenarios --jobs 2
 	$(BIN)/python tools/train_events.py --data data/scenarios  # merges into the manifest
 

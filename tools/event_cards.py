@@ -17,8 +17,9 @@ _WHAT = {
     ModelKind.CLASSIFIER: (
         "Event classifier for PMU windows (30 frames at 60 frames/s, hop 3): "
         + ", ".join(KINDS)
-        + ". Extremely randomised trees (60, depth 14), chosen by leave-one-grid-out "
-        "macro-F1 on the training grids, exported with skl2onnx (TreeEnsembleClassifier). The "
+        + ". Random forest (40 trees, depth 12), chosen by leave-one-grid-out validation on "
+        "the training grids (`tools/event_logo.py`), exported with skl2onnx "
+        "(TreeEnsembleClassifier). The "
         "service alerts on P(fault) (`pmu_fault`, critical); every alert carries all class "
         "probabilities in its evidence."
     ),
@@ -73,8 +74,8 @@ def write_card(
         "Written by `tools/train_events.py` (`make models`); do not edit.",
         "",
         "## Data",
-        "ANDES time-domain simulations (docs/scenarios.md): ieee14, ieee39 and npcc for",
-        "training, kundur never seen in training (held-out grid). Trips and load steps of 1-3",
+        "ANDES time-domain simulations (docs/scenarios.md): ieee14, ieee39, npcc and wecc",
+        "for training, kundur never seen in training (held-out grid). Trips and load steps of 1-3",
         "elements up to 40 % of generation or 30 % of load. PMU noise TVE up to 1 %, frame",
         "drops, load fluctuation, random loading 0.85-1.1. Features: the pipeline's",
         "`pmu_features`, relative to each window's pre-event state or to its largest voltage",
@@ -83,7 +84,8 @@ def write_card(
         + ".",
         "Training windows per class: "
         + ", ".join(f"{k} {c}" for k, c in zip(KINDS, counts, strict=True))
-        + " (normal subsampled).",
+        + " (the classifier is fitted on all event windows and 100,000 normal ones drawn at random;"
+        " the anomaly detector on every normal window).",
         "",
         "## Thresholds",
         f"raise at {th[0]:.4f}, clear at {th[1]:.4f}.",

@@ -22,12 +22,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scenarios.spec import KINDS, ScenarioSpec, draw
 
-TRAIN_CASES = ("ieee14", "ieee39", "npcc")
+TRAIN_CASES = ("ieee14", "ieee39", "npcc", "wecc")
 HELDOUT_CASE = "kundur"
 # (event scenarios per kind, normal runs, noise realizations per normal run) per case.
 # Normal runs at the training grids' held-out buses give the false-alarm figure of the
 # "held-out buses" split its 24+ PMU-hours (npcc's 35 held-out buses carry most of it).
-PLAN = {"ieee14": (30, 6, 14), "ieee39": (24, 4, 14), "npcc": (12, 4, 16), "kundur": (30, 20, 15)}
+PLAN = {
+    "ieee14": (30, 6, 14),
+    "ieee39": (24, 4, 14),
+    "npcc": (12, 4, 16),
+    "wecc": (12, 2, 4),
+    "kundur": (30, 20, 15),
+}
 # About half of the ieee14 faults stop ANDES (singular Jacobian while the fault is on,
 # with the ESST3A exciters): draw more so the class keeps its size.
 EXTRA = {("ieee14", "fault"): 2.0}

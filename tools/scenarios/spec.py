@@ -21,6 +21,7 @@ CASES = {  # short name -> ANDES case file shipped with the package
     "ieee39": "ieee39/ieee39_full.xlsx",
     "kundur": "kundur/kundur_full.xlsx",
     "npcc": "npcc/npcc.xlsx",
+    "wecc": "wecc/wecc_full.xlsx",
 }
 # Largest share of the system's generation (load) that one event may take out (change),
 # and how many elements may go at once: a plant's units, a double-circuit line, a block

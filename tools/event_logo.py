@@ -1,0 +1,113 @@
+"""Leave-one-grid-out validation of event-classifier candidates (model selection).
+
+Trains each candidate on all training grids but one and scores the one left out, for
+each training grid in turn; kundur, the held-out grid, is never read. Prints per-class
+F1, macro-F1 and the fault alert's F1 at its raise threshold, per fold and on average.
+This is how the learner and feature set of ``train_events.py`` were chosen.
+
+Usage: ``python tools/event_logo.py --cache DIR [--candidates et-all rf-all ...]``
+(``--cache`` as given to ``train_events.py``, which writes ``train.npz`` there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
+
+from scenarios.dataset import IGNORE  # noqa: E402
+from scenarios.generate import TRAIN_CASES  # noqa: E402
+from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E402
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier  # noqa: E402
+from sklearn.metrics import f1_score  # noqa: E402
+from train_events import ANOMALY_FEATURES, MODEL_FEATURES, load  # noqa: E402
+
+from edgepipe.pipeline.event_shape import SHAPE_NAMES  # noqa: E402
+from edgepipe.pipeline.features import FEATURE_INDEX  # noqa: E402
+
+RAISE_AT = 0.6
+MAX_NORMAL = 100_000
+
+
+def _et(**kw: Any) -> Callable[[], Any]:
+    return lambda: ExtraTreesClassifier(
+        n_estimators=60, max_depth=14, min_samples_leaf=3, n_jobs=2, random_state=0, **kw
+    )
+
+
+def _rf(**kw: Any) -> Callable[[], Any]:
+    return lambda: RandomForestClassifier(
+        n_estimators=40, max_depth=12, min_samples_leaf=3, n_jobs=2, random_state=0, **kw
+    )
+
+
+SHAPE_ONLY = ("v_rel_min", "v_rel_max", "v_rel_last", "angle_jump_deg", *SHAPE_NAMES)
+CANDIDATES: dict[str, tuple[tuple[str, ...], Callable[[], Any]]] = {
+    "rf-relative": (ANOMALY_FEATURES, _rf(class_weight="balanced")),
+    "rf-all": (MODEL_FEATURES, _rf(class_weight="balanced")),
+    "et-all": (MODEL_FEATURES, _et(class_weight="balanced")),
+    "et-shape": (SHAPE_ONLY, _et(class_weight="balanced")),
+    "rf-all-leaf20": (
+        MODEL_FEATURES,
+        lambda: RandomForestClassifier(
+            n_estimators=40,
+            max_depth=12,
+            min_samples_leaf=20,
+            class_weight="balanced",
+            n_jobs=2,
+            random_state=0,
+        ),
+    ),
+    "rf-all-unweighted": (MODEL_FEATURES, _rf()),
+    "et-all-unweighted": (MODEL_FEATURES, _et()),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "scenarios")
+    ap.add_argument("--cache", type=Path, required=True)
+    ap.add_argument("--candidates", nargs="+", default=list(CANDIDATES))
+    args = ap.parse_args(argv)
+    paths = sorted(p for c in TRAIN_CASES for p in (args.data / c).glob("*.parquet"))
+    ws = apply_label_rules(load(paths, args.cache / "train.npz"), collapsed_scenarios(paths))
+    rng = np.random.default_rng(0)
+    scores: dict[str, list[tuple[float, float]]] = {c: [] for c in args.candidates}
+    for held in TRAIN_CASES:
+        fit = np.flatnonzero((ws.case != held) & (ws.y != IGNORE))
+        normal = fit[ws.y[fit] == 0]
+        fit = np.concatenate([fit[ws.y[fit] != 0], rng.permutation(normal)[:MAX_NORMAL]])
+        val = np.flatnonzero((ws.case == held) & (ws.y != IGNORE))
+        vnormal = val[ws.y[val] == 0]
+        val = np.concatenate([val[ws.y[val] != 0], rng.permutation(vnormal)[: 3 * MAX_NORMAL]])
+        for name in args.candidates:
+            feats, make = CANDIDATES[name]
+            cols = [FEATURE_INDEX[f] for f in feats]
+            model = make().fit(ws.x[fit][:, cols], ws.y[fit])
+            proba = model.predict_proba(ws.x[val][:, cols])
+            y = ws.y[val]
+            f1 = f1_score(y, proba.argmax(axis=1), average=None, labels=range(proba.shape[1]))
+            hit, truth = proba[:, 1] >= RAISE_AT, y == 1
+            tp, fp = int((hit & truth).sum()), int((hit & ~truth).sum())
+            alert_f1 = 2 * tp / max(2 * tp + fp + int((~hit & truth).sum()), 1)
+            scores[name].append((float(f1.mean()), alert_f1))
+            print(
+                f"{held:7s} {name:12s} F1 {np.round(f1, 3)} macro {f1.mean():.3f} "
+                f"fault alert F1 {alert_f1:.3f}",
+                flush=True,
+            )
+    for name, s in scores.items():
+        macro, alert = np.mean(s, axis=0)
+        print(f"mean over folds  {name:12s} macro-F1 {macro:.3f}  fault alert F1 {alert:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
