@@ -91,3 +91,5 @@ async def test_replay_of_a_live_recording_gives_identical_alerts(tmp_path: Path)
     replayed = sorted((alert_to_json(a).decode() for a in result.alerts), key=_key)
     assert replayed == live
     assert sorted(replay_out.getvalue().splitlines(), key=_key) == live  # stdout, JSON lines
+    # and in the live run's order: a flush emits by event time whatever its batching
+    assert [alert_to_json(a).decode() for a in result.alerts] == out.getvalue().splitlines()
