@@ -99,7 +99,7 @@ class Router:
         self, pmu: Sequence[Detector], windows: Sequence[Window]
     ) -> list[ScoreBatch | list[Score]]:
         """``evaluate`` per detector, in the same order, as columns where the detector
-        can give them (``AlertEngine.process_batch`` then builds few ``Score`` records)."""
+        can give them (``AlertEngine.process_flush`` then builds few ``Score`` records)."""
         groups: dict[str, list[Window]] = defaultdict(list)
         for w in windows:
             groups[ROUTE_OF_KIND.get(w.info.kind, "?")].append(w)
