@@ -197,11 +197,6 @@ class DeviceState:
                 self.invalid.add(ci)
                 self.values[ci] = math.nan
 
-    @property
-    def replan_due(self) -> bool:
-        """A merged read was refused this cycle: ``replan`` will split it."""
-        return bool(self._split)
-
     def replan(self) -> bool:
         """At a cycle's end, split refused merged reads into one read per point, so a
         single bad address costs only its own point. True when the plan changed."""

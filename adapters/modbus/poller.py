@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -73,62 +73,6 @@ class ModbusStats:
 _Read = Callable[..., Awaitable[Any]]
 
 
-class _Started:
-    """A read's coroutine run now up to its first suspension, awaited later.
-
-    pymodbus writes a request to the socket in the first step of a read (its lock is
-    free: one request at a time), so starting the next read this way sends it before the
-    previous response is decoded. Python 3.12's eager tasks do the same; this runs on
-    3.11 and creates no task. Awaiting it resumes the coroutine where it stopped.
-    """
-
-    __slots__ = ("_done", "_error", "_first", "_it", "_result")
-
-    def __init__(self, read: _Read, *args: Any, **kwargs: Any) -> None:
-        self._first: Any = None
-        self._done, self._result = False, None
-        self._error: Exception | None = None
-        try:
-            # pymodbus raises ConnectionException from the call itself when not connected
-            self._it = read(*args, **kwargs).__await__()
-            self._first = self._it.send(None)
-        except StopIteration as stop:
-            self._done, self._result = True, stop.value
-        except Exception as exc:  # raised again where it is awaited
-            self._done, self._error = True, exc
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        if self._done:
-            if self._error is not None:
-                raise self._error
-            return self._result
-        coro, yielded = self._it, self._first
-        while True:
-            try:
-                sent = yield yielded
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:  # cancellation: the read itself handles it
-                try:
-                    yielded = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    yielded = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-    def close(self) -> None:
-        if not self._done:
-            self._it.close()
-
-
-#: a read in flight: the started read, device index, plan index, bytes received before
-_InFlight = tuple[_Started, int, int, int]
-
-
 class ModbusPoller:
     """Polls the devices of one connection until cancelled; reconnects on its own."""
 
@@ -146,7 +90,6 @@ class ModbusPoller:
         )
         self._rx_bytes = 0
         self._client: AsyncModbusTcpClient | None = None
-        self._readers: dict[Table, _Read] = {}
 
     @property
     def timeout_s(self) -> float:
@@ -197,68 +140,46 @@ class ModbusPoller:
             self.scheduler.abort()
 
     async def _poll(self, client: AsyncModbusTcpClient, sink: Sink) -> None:
-        # The per-read path runs once per response, so it is kept short: bound readers
-        # per table, reads addressed by plan index, every rarer outcome in its own
-        # method. A response is decoded (and its cycle's row built) after the next read
-        # has been sent: the previous read has completed, so one request is still all
-        # that is outstanding, but the gateway now works while this process decodes.
-        self._readers = {t: get(client) for t, get in _READERS.items()}
-        scheduler, devices, clock = self.scheduler, self.devices, self.clock
-        inflight: _InFlight | None = None
-        try:
-            while True:
-                if inflight is None:
-                    inflight = self._send_next()
-                    if inflight is None:
-                        await clock.sleep_until_ns(scheduler.wake_ns())
-                        continue
-                started, di, ri, rx_before = inflight
-                inflight = None
-                state = devices[di]
-                req = state.plan[ri]
-                values: Any = None
-                try:
-                    rr = await started
-                except (ConnectionException, ModbusIOException) as exc:
-                    self._failed(client, state, req, exc, rx_before)
+        # The per-read path runs once per response, each time after the wait for the
+        # gateway has let other processes cool the caches, so it is kept short: bound
+        # readers per table, reads addressed by plan index, the read awaited inline (no
+        # coroutine per read), every rarer outcome in its own method.
+        readers = {t: (get(client), t.is_bits) for t, get in _READERS.items()}
+        scheduler, devices, clock, stats = self.scheduler, self.devices, self.clock, self.stats
+        while True:
+            scheduler.tick(clock.monotonic_ns())
+            nxt = scheduler.next_read()
+            if nxt is None:
+                await clock.sleep_until_ns(scheduler.wake_ns())
+                continue
+            di, ri = nxt
+            state = devices[di]
+            req = state.plan[ri]
+            read, is_bits = readers[req.table]
+            stats.requests += 1
+            rx_before = self._rx_bytes
+            try:
+                rr = await read(req.address, count=req.count, device_id=req.unit_id)
+            except (ConnectionException, ModbusIOException) as exc:
+                self._failed(client, state, req, exc, rx_before)
+            else:
+                now = clock.time_ns()
+                if rr.isError():
+                    self._refused(state, req, rr)
                 else:
-                    if rr.isError():
-                        self._refused(state, req, rr)
-                    else:
-                        values = rr.bits if req.table.is_bits else rr.registers
-                now = clock.time_ns()  # the response's arrival stamps values and row
-                finished = scheduler.done(di)
-                if not (finished and state.replan_due):  # a new plan first, then reads
-                    inflight = self._send_next()
-                if values is not None:
-                    self._take(state, ri, values, now)
-                if finished:
-                    self._emit(state, sink, now)
-        finally:
-            if inflight is not None:
-                inflight[0].close()  # the session ends with a read in flight
-
-    def _send_next(self) -> _InFlight | None:
-        self.scheduler.tick(self.clock.monotonic_ns())
-        nxt = self.scheduler.next_read()
-        return None if nxt is None else self._send(*nxt)
-
-    def _send(self, device: int, index: int) -> _InFlight:
-        """Start ``plan[index]`` of ``device``: pymodbus sends it before this returns."""
-        req = self.devices[device].plan[index]
-        self.stats.requests += 1
-        read = _Started(self._readers[req.table], req.address, count=req.count,
-                        device_id=req.unit_id)  # fmt: skip
-        return read, device, index, self._rx_bytes
-
-    def _take(self, state: DeviceState, index: int, values: Any, now_ns: int) -> None:
-        try:
-            state.apply_at(index, values, now_ns)
-            self.stats.responses += 1
-        except DecodeError as exc:
-            self.stats.garbage += 1
-            log.warning("modbus_garbage", source=self.name, stream=state.dev.stream,
-                        error=str(exc))  # fmt: skip
+                    try:
+                        state.apply_at(ri, rr.bits if is_bits else rr.registers, now)
+                        stats.responses += 1
+                    except DecodeError as exc:
+                        stats.garbage += 1
+                        log.warning("modbus_garbage", source=self.name,
+                                    stream=state.dev.stream, error=str(exc))  # fmt: skip
+            if scheduler.done(di):
+                self._emit(state, sink)
+                if state.replan():
+                    scheduler.devices[di].reads = len(state.plan)
+                    log.info("modbus_replanned", source=self.name, stream=state.dev.stream,
+                             reads=len(state.plan))  # fmt: skip
 
     def _failed(
         self,
@@ -293,17 +214,13 @@ class ModbusPoller:
         log.warning(event, source=self.name, stream=state.dev.stream, unit=req.unit_id,
                     fc=req.function_code, address=req.address)  # fmt: skip
 
-    def _emit(self, state: DeviceState, sink: Sink, now_ns: int) -> None:
-        row = state.row(now_ns)
+    def _emit(self, state: DeviceState, sink: Sink) -> None:
+        row = state.row(self.clock.time_ns())
         self.stats.rows += 1
         if state.stale:
             self.stats.stale_rows += 1
         self.stats.overruns = self.scheduler.overruns
         sink.on_batch(row)
-        if state.replan():
-            self.scheduler.devices[self.devices.index(state)].reads = len(state.plan)
-            log.info("modbus_replanned", source=self.name, stream=state.dev.stream,
-                     reads=len(state.plan))  # fmt: skip
 
     def _connect_client(self) -> AsyncModbusTcpClient:
         self._close()
