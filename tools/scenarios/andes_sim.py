@@ -75,12 +75,14 @@ def _alter(ss: Any, load: str, t: float, factor: float) -> None:
 
 
 def _oscillation(ss: Any, spec: ScenarioSpec) -> None:
-    """A load modulated as a decaying sine (10 steps per period): a forced, poorly damped
+    """A load modulated as a decaying sine (a new level every frame): a forced, poorly damped
     oscillation of the grid around it."""
     p = spec.params
     w = 2 * np.pi * p["freq_hz"]
-    step = 1.0 / (10 * p["freq_hz"])
-    times = np.arange(spec.start_s, spec.end_s, step)
+    # One level per frame: a smooth sine at the PMU, not a staircase. Whole frames only,
+    # so that no level lands a rounding error before the closing step at ``end_s`` (two
+    # events 1e-15 s apart stop ANDES).
+    times = spec.start_s + np.arange(round((spec.end_s - spec.start_s) * RATE_HZ)) / RATE_HZ
     tau = times - spec.start_s
     level = 1 + p["amplitude"] * np.exp(-p["damping"] * w * tau) * np.sin(w * tau)
     level = np.append(level, 1.0)  # back to the base load at the end
