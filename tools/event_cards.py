@@ -113,7 +113,7 @@ def write_card(
         "## Limits",
         "- Simulated data only (positive-sequence phasor dynamics, no unbalanced faults, no",
         "  PMU filter transients, no CT/VT errors). Field data will score worse.",
-        "- Oscillations are forced (a load modulated as a decaying sine at 0.3-2 Hz); a",
+        "- Oscillations are forced (loads modulated as a decaying sine at 0.3-2 Hz); a",
         "  half-second window holds at most one period, so slow modes are hard to tell apart.",
         "- Windows with a NaN in a model feature are not scored (data-quality path).",
         "- Left out of training and of every metric (tools/scenarios/labels.py): runs that",
