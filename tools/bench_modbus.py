@@ -251,13 +251,14 @@ def main(argv: list[str] | None = None) -> int:
                     if FAULTS.get(which):
                         print(f"  round {k + 1}, {which}: {FAULTS[which]} faults in the window")
             pairs.append((cost["adapter"], cost["bare"]))
+            a, b = pairs[-1]
+            # shown as it comes: a run stopped later (or a phase that hangs) keeps them
+            print(f"  round at 1 Hz: adapter {a:.0f} us CPU per read, bare pymodbus "
+                  f"{b:.0f} us, ratio {a / b:.2f}", flush=True)  # fmt: skip
         with simulator(profile, n) as port:
             a2 = phase(adapter_cost(port, profile, n, t / 4, 0.001), limit)
         with simulator(profile, n) as port:
             b2 = phase(bare_cost(port, profile, n, t / 4, paced=False), limit)
-    for a, b in pairs:
-        print(f"  round at 1 Hz: adapter {a:.0f} us CPU per read, bare pymodbus {b:.0f} us, "
-              f"ratio {a / b:.2f}")  # fmt: skip
     ratios = [a / b for a, b in pairs]
     ratio = statistics.median(ratios)
     print(f"cost per read at 1 Hz: adapter {statistics.median(a for a, _ in pairs):.0f} us "

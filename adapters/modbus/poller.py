@@ -146,7 +146,14 @@ class ModbusPoller:
         # coroutine per read), every rarer outcome in its own method.
         readers = {t: (get(client), t.is_bits) for t, get in _READERS.items()}
         scheduler, devices, clock, stats = self.scheduler, self.devices, self.clock, self.stats
+        task = asyncio.current_task()
+        assert task is not None
         while True:
+            if task.cancelling():
+                # Python 3.11's wait_for (inside pymodbus) swallows a cancellation that
+                # lands in the loop iteration where the answer arrived; polling on would
+                # make stopping the service hang
+                raise asyncio.CancelledError
             scheduler.tick(clock.monotonic_ns())
             nxt = scheduler.next_read()
             if nxt is None:
