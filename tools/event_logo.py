@@ -22,9 +22,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
+from event_export import CLF_RAISE  # noqa: E402
 from scenarios.dataset import IGNORE  # noqa: E402
 from scenarios.generate import TRAIN_CASES  # noqa: E402
 from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E402
+from scenarios.spec import KINDS  # noqa: E402
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
 from train_events import ANOMALY_FEATURES, MODEL_FEATURES, load  # noqa: E402
@@ -32,7 +34,7 @@ from train_events import ANOMALY_FEATURES, MODEL_FEATURES, load  # noqa: E402
 from edgepipe.pipeline.event_shape import SHAPE_NAMES  # noqa: E402
 from edgepipe.pipeline.features import FEATURE_INDEX  # noqa: E402
 
-RAISE_AT = 0.6
+RAISE_AT = CLF_RAISE
 MAX_NORMAL = 100_000
 
 
@@ -92,9 +94,11 @@ def main(argv: list[str] | None = None) -> int:
             cols = [FEATURE_INDEX[f] for f in feats]
             model = make().fit(ws.x[fit][:, cols], ws.y[fit])
             proba = model.predict_proba(ws.x[val][:, cols])
-            y = ws.y[val]
-            f1 = f1_score(y, proba.argmax(axis=1), average=None, labels=range(proba.shape[1]))
-            hit, truth = proba[:, 1] >= RAISE_AT, y == 1
+            y, classes = ws.y[val], list(model.classes_)  # a fold may lack a class
+            pred = model.classes_[proba.argmax(axis=1)]
+            f1 = f1_score(y, pred, average=None, labels=range(len(KINDS)), zero_division=0)
+            fault = KINDS.index("fault")
+            hit, truth = proba[:, classes.index(fault)] >= RAISE_AT, y == fault
             tp, fp = int((hit & truth).sum()), int((hit & ~truth).sum())
             alert_f1 = 2 * tp / max(2 * tp + fp + int((~hit & truth).sum()), 1)
             scores[name].append((float(f1.mean()), alert_f1))

@@ -76,11 +76,15 @@ def load(paths: list[Path], cache: Path | None = None) -> WindowSet:
     """Windows of ``paths``; ``cache`` (a .npz) skips the windowing when re-running."""
     if cache is not None and cache.exists():
         with np.load(cache) as z:
-            return WindowSet(*(z[f] for f in WindowSet.__slots__))
+            # A cache of another feature set would shift every column: recompute.
+            if "features" in z and z["features"].tolist() == list(FEATURE_NAMES):
+                return WindowSet(*(z[f] for f in WindowSet.__slots__))
+        print(f"{cache}: written for other features, recomputing", flush=True)
     ws = WindowSet.concat([shard_windows(p) for p in paths])
     ws = ws.take(np.isfinite(ws.x[:, COLS]).all(axis=1))  # NaN windows are never scored
     if cache is not None:
-        np.savez(cache, **{f: getattr(ws, f) for f in WindowSet.__slots__})
+        fields = {f: getattr(ws, f) for f in WindowSet.__slots__}
+        np.savez(cache, features=np.array(FEATURE_NAMES), **fields)
     return ws
 
 

@@ -66,9 +66,11 @@ def shape_features(v: F64, freq: F64) -> F64:
         out[:, 3] = np.take_along_axis(rel, last[:, None], 1)[:, 0]
         rises = np.where(rows[:, 1:] > k, dv, np.nan) / pre[:, None]
         out[:, 4] = np.nan_to_num(np.fmax.reduce(rises, axis=1), nan=0.0)
-        # The step row itself carries the angle jump's spike: leave it out.
+        # The step row itself carries the angle jump's spike: leave it out. A step into
+        # the newest row has nothing after it yet: no shift seen (0, not NaN, so that the
+        # window is still scored, as the rebound is).
         shift = _masked_median(freq, rows > k) - _masked_median(freq, before)
-        out[:, 5] = shift
+        out[:, 5] = np.where(j + 1 == length - 1, 0.0, shift)
         depth = np.abs(step)[:, None]
         out[:, 6] = np.add.reduce(after & (np.abs(rel - 1) > depth / 2), axis=1)
     out[np.isnan(step)] = np.nan  # no step to describe: a window without valid voltage

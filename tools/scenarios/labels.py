@@ -38,8 +38,8 @@ def collapsed_scenarios(paths: list[Path]) -> set[str]:
         if df["kind"][0] == "normal":
             continue
         start = float(df["event_start_s"][0]) * RATE_HZ
-        last = int(df["frame"].max())  # type: ignore[arg-type]
         for (sid,), run in df.group_by(["scenario"]):
+            last = int(run["frame"].max())  # type: ignore[arg-type]
             per_pmu = run.group_by("pmu").agg(
                 pre=pl.col("v_mag_pu").filter(pl.col("frame") < start).median(),
                 end=pl.col("v_mag_pu").filter(pl.col("frame") > last - RATE_HZ / 2).median(),

@@ -54,3 +54,14 @@ def test_windows_are_independent_rows_of_one_call() -> None:
     both = shape_features(np.array([a, b]), np.zeros((2, 30)))
     assert both[0, 0] == pytest.approx(-0.2) and both[1, 0] == pytest.approx(0.1)
     assert both[0, 1] == 14 and both[1, 1] == 24
+
+
+def test_a_step_into_the_newest_row_is_described_and_scoreable() -> None:
+    # The window a detector sees first: the step has just arrived, nothing after it yet.
+    s = _one([1.0] * 29 + [0.7], [0.0] * 29 + [-2.0])
+    assert s["v_step_rel"] == pytest.approx(-0.3)
+    assert s["v_step_age_frames"] == 0
+    assert s["v_post_last_rel"] == pytest.approx(0.7)
+    assert s["v_rebound_rel"] == 0.0
+    assert s["freq_shift_hz"] == 0.0
+    assert all(np.isfinite(x) for x in s.values())
