@@ -21,7 +21,6 @@ __all__ = [
     "pmu_features",
     "row_signals",
     "window_assets",
-    "window_bounds",
 ]
 
 from collections.abc import Callable, Sequence
@@ -303,21 +302,14 @@ def _reduce(s: dict[str, F64]) -> F64:
 # rule locating a threshold crossing in the same windows does not recompute them.
 _MEMO: list[tuple[list[Window], dict[str, F64]]] = []
 _MEMO_INDEX: dict[int, tuple[Window, dict[str, F64], int]] = {}
-_BOUNDS: list[tuple[Sequence[Window], list[int], list[int], list[str]]] = []
-
-
-def window_bounds(windows: Sequence[Window]) -> tuple[list[int], list[int]]:
-    """``([w.start_ns ...], [w.end_ns ...])``, free when ``windows`` is the very sequence
-    given to the last ``pmu_features`` call (detectors ask for it once per window)."""
-    if _BOUNDS and _BOUNDS[0][0] is windows:
-        return _BOUNDS[0][1], _BOUNDS[0][2]
-    return [w.start_ns for w in windows], [w.end_ns for w in windows]
+_ASSETS: list[tuple[Sequence[Window], list[str]]] = []
 
 
 def window_assets(windows: Sequence[Window]) -> list[str]:
-    """``[w.info.asset ...]``, free like ``window_bounds`` (every detector asks for it)."""
-    if _BOUNDS and _BOUNDS[0][0] is windows:
-        return _BOUNDS[0][3]
+    """``[w.info.asset ...]``, free when ``windows`` is the very sequence given to the last
+    ``pmu_features`` call (every detector asks for it)."""
+    if _ASSETS and _ASSETS[0][0] is windows:
+        return _ASSETS[0][1]
     return [w.info.asset for w in windows]
 
 
@@ -338,22 +330,15 @@ def pmu_features(windows: Sequence[Window]) -> F64:
         groups.setdefault((seen[1], w.times_ns.shape[0]), []).append(k)
     _MEMO.clear()
     _MEMO_INDEX.clear()
-    _BOUNDS.clear()
-    starts, ends = [0] * len(windows), [0] * len(windows)
+    _ASSETS.clear()
     for (lay_id, length), idx in groups.items():
-        if length == 0:
-            continue  # not a valid window; its features stay NaN
-        group = [windows[k] for k in idx]
-        rows = shared_rows(group) if length >= 2 else stacked(group)
-        times = rows.window_times
-        for k, t0, t1 in zip(idx, times[:, 0].tolist(), times[:, -1].tolist(), strict=True):
-            starts[k], ends[k] = t0, t1
         if length < 2:
-            continue  # a one-row window has no steps, no spread: all NaN
-        sig = _signals(rows, layouts[lay_id])
+            continue  # no steps, no spread (or not a valid window): all NaN
+        group = [windows[k] for k in idx]
+        sig = _signals(shared_rows(group), layouts[lay_id])
         out[idx] = _reduce(sig)
         _MEMO.append((group, sig))
-    _BOUNDS.append((windows, starts, ends, assets))
+    _ASSETS.append((windows, assets))
     return out
 
 
