@@ -15,7 +15,7 @@ import onnxruntime as ort
 import skl2onnx
 import sklearn
 from event_cards import write_card
-from event_metrics import AlarmStats, class_report
+from event_metrics import AlarmStats, alert_point, class_report
 from iforest_onnx import convert
 from scenarios.dataset import IGNORE, WindowSet
 from scenarios.spec import KINDS
@@ -128,11 +128,8 @@ def _evaluate(
     out: dict[str, Any] = {"table": table, **summary}
     labelled = ws.y != IGNORE
     hit, truth = fault[labelled] >= th[CLF][0], ws.y[labelled] == KINDS.index("fault")
-    tp, fp, fn = int((hit & truth).sum()), int((hit & ~truth).sum()), int((~hit & truth).sum())
-    out["operating_point"] = (
-        f"precision {tp / max(tp + fp, 1):.3f}, recall {tp / max(tp + fn, 1):.3f}, "
-        f"F1 {2 * tp / max(2 * tp + fp + fn, 1):.3f}"
-    )
+    precision, recall, f1 = alert_point(hit, truth)
+    out["operating_point"] = f"precision {precision:.3f}, recall {recall:.3f}, F1 {f1:.3f}"
     normal = ws.take(ws.kind == 0)
     for name, score, kinds in (
         (CLF, fault, {KINDS.index("fault")}),

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 from event_export import CLF_RAISE  # noqa: E402
+from event_metrics import alert_point  # noqa: E402
 from scenarios.dataset import IGNORE  # noqa: E402
 from scenarios.generate import TRAIN_CASES  # noqa: E402
 from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E402
@@ -34,7 +35,6 @@ from train_events import ANOMALY_FEATURES, MODEL_FEATURES, load  # noqa: E402
 from edgepipe.pipeline.event_shape import SHAPE_NAMES  # noqa: E402
 from edgepipe.pipeline.features import FEATURE_INDEX  # noqa: E402
 
-RAISE_AT = CLF_RAISE
 MAX_NORMAL = 100_000
 
 
@@ -98,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             pred = model.classes_[proba.argmax(axis=1)]
             f1 = f1_score(y, pred, average=None, labels=range(len(KINDS)), zero_division=0)
             fault = KINDS.index("fault")
-            hit, truth = proba[:, classes.index(fault)] >= RAISE_AT, y == fault
-            tp, fp = int((hit & truth).sum()), int((hit & ~truth).sum())
-            alert_f1 = 2 * tp / max(2 * tp + fp + int((~hit & truth).sum()), 1)
+            _, _, alert_f1 = alert_point(proba[:, classes.index(fault)] >= CLF_RAISE, y == fault)
             scores[name].append((float(f1.mean()), alert_f1))
             print(
                 f"{held:7s} {name:12s} F1 {np.round(f1, 3)} macro {f1.mean():.3f} "

@@ -106,3 +106,12 @@ def class_report(
     for k, name in enumerate(KINDS):
         lines.append(f"| {name} | " + " | ".join(str(v) for v in cm[k]) + " |")
     return "\n".join(lines), {"macro_f1": macro, "fault_f1": float(f[KINDS.index("fault")])}
+
+
+def alert_point(
+    hit: npt.NDArray[np.bool_], truth: npt.NDArray[np.bool_]
+) -> tuple[float, float, float]:
+    """Precision, recall and F1 of windows flagged ``hit`` against windows ``truth``."""
+    tp, fp = int((hit & truth).sum()), int((hit & ~truth).sum())
+    fn = int((~hit & truth).sum())
+    return tp / max(tp + fp, 1), tp / max(tp + fn, 1), 2 * tp / max(2 * tp + fp + fn, 1)
