@@ -147,11 +147,37 @@ class ReadDecoder:
         self._used = used
         self._pack = struct.Struct(f">{used}H")
         self._fmt = struct.Struct("".join(fmt))
+        self._words = struct.Struct(f">{request.count}H")
+        # the answer's bytes can be read in place: big-endian words in order, no bits
+        self._in_place = (
+            not request.table.is_bits and self._perm is None and not swap and not self.slow
+        )
         self._affine = [
             (k, points[i].scale, points[i].offset)
             for k, i in enumerate(fast)
             if points[i].scale != 1.0 or points[i].offset != 0.0
         ]
+
+    def decode_raw(self, raw: bytes) -> tuple[Sequence[float], dict[int, float | str]]:
+        """``decode`` of a register read's answer as the bytes on the wire (two per
+        register, big-endian). The common block (registers in order, no byte swaps, no
+        strings or bits) is unpacked straight from ``raw``, without a list of registers."""
+        if len(raw) < 2 * self.request.count:
+            raise DecodeError(
+                f"unit {self.request.unit_id} fc {self.request.function_code} "
+                f"@{self.request.address}: asked {self.request.count} values, "
+                f"got {len(raw) // 2}"
+            )
+        if not self._in_place:
+            return self.decode(self._words.unpack_from(raw))
+        out: Sequence[float] = self._fmt.unpack_from(raw)
+        return (self._scaled(out) if self._affine else out), {}
+
+    def _scaled(self, out: Sequence[float]) -> list[float]:
+        scaled = list(out)
+        for k, scale, offset in self._affine:
+            scaled[k] = scaled[k] * scale + offset
+        return scaled
 
     def decode(
         self, values: Sequence[int] | Sequence[bool]
@@ -173,10 +199,7 @@ class ReadDecoder:
             # integers stay ints (exact, and the row's float64 array converts them)
             out = self._fmt.unpack(self._pack.pack(*regs))
             if self._affine:
-                scaled = list(out)
-                for k, scale, offset in self._affine:
-                    scaled[k] = scaled[k] * scale + offset
-                out = scaled
+                out = self._scaled(out)
         slow: dict[int, float | str] = {}
         for i in self.slow:
             p = self.points[i]

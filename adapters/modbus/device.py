@@ -116,29 +116,46 @@ class DeviceState:
     ) -> None:
         """A successful read's raw registers (bits): decode and take them (deadband holds
         small changes). ``DecodeError`` when the answer does not fit the request."""
-        self._take(request, self._decoder(request), values, now_ns)
+        self._check_count(request, len(values))
+        compiled = self._decoder(request)
+        self._take(request, compiled, compiled[0].decode(values), now_ns)
 
     def apply_at(self, index: int, values: Sequence[int] | Sequence[bool], now_ns: int) -> None:
         """``apply_read`` of ``plan[index]``: the poller's path, no hashing of requests."""
+        request, entry = self.plan[index], self._compiled_at(index)
+        self._check_count(request, len(values))
+        self._take(request, entry, entry[0].decode(values), now_ns)
+
+    def apply_raw_at(self, index: int, raw: bytes, now_ns: int) -> None:
+        """``apply_at`` of a register read's answer as the bytes on the wire
+        (``adapters.modbus.responses``): read in place, no list of registers."""
+        request, entry = self.plan[index], self._compiled_at(index)
+        self._check_count(request, len(raw) // 2)
+        self._take(request, entry, entry[0].decode_raw(raw), now_ns)
+
+    def _compiled_at(self, index: int) -> _Compiled:
         entry = self._compiled[index]
         if entry is None:
             entry = self._compiled[index] = self._decoder(self.plan[index])
-        self._take(self.plan[index], entry, values, now_ns)
+        return entry
+
+    @staticmethod
+    def _check_count(request: ReadRequest, got: int) -> None:
+        if got < request.count:  # here, not in the shared decoder: names the unit
+            raise DecodeError(
+                f"unit {request.unit_id} fc {request.function_code} @{request.address}: "
+                f"asked {request.count} values, got {got}"
+            )
 
     def _take(
         self,
         request: ReadRequest,
         compiled: _Compiled,
-        values: Sequence[int] | Sequence[bool],
+        decoded: tuple[Sequence[float], dict[int, float | str]],
         now_ns: int,
     ) -> None:
-        if len(values) < request.count:  # here, not in the shared decoder: names the unit
-            raise DecodeError(
-                f"unit {request.unit_id} fc {request.function_code} @{request.address}: "
-                f"asked {request.count} values, got {len(values)}"
-            )
-        dec, channels, deadbands, span = compiled
-        fast, slow = dec.decode(values)
+        _, channels, deadbands, span = compiled
+        fast, slow = decoded
         if now_ns < self._oldest_ns:  # noqa: PLR1730 - per read: a compare, not a call
             self._oldest_ns = now_ns
         if span is not None and not self.invalid:

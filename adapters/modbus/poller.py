@@ -33,6 +33,7 @@ from adapters.modbus.decode import DecodeError
 from adapters.modbus.device import DeviceConfig, DeviceState, stream_info
 from adapters.modbus.plan import ReadRequest
 from adapters.modbus.profile import Table
+from adapters.modbus.responses import register_raw_responses
 from adapters.modbus.schedule import DeviceSchedule, Scheduler
 from edgepipe.core import Clock, Sink, SourceStatus, StatusKind, TransportError
 
@@ -175,7 +176,10 @@ class ModbusPoller:
                     self._refused(state, req, rr)
                 else:
                     try:
-                        state.apply_at(ri, rr.bits if is_bits else rr.registers, now)
+                        if is_bits:
+                            state.apply_at(ri, rr.bits, now)
+                        else:
+                            state.apply_raw_at(ri, rr.raw, now)
                         stats.responses += 1
                     except DecodeError as exc:
                         stats.garbage += 1
@@ -246,6 +250,7 @@ class ModbusPoller:
             reconnect_delay=0,  # reconnecting is ours: backoff with jitter, counted
             trace_packet=trace,
         )
+        register_raw_responses(self._client)
         return self._client
 
     def _close(self) -> None:
