@@ -15,7 +15,7 @@ process, so the CPU and RSS measured are the poller's alone.
    Back to back (1 ms interval, every device always due) is shown once, for reference.
 
 Usage: ``python tools/bench_modbus.py [--seconds 20] [--devices 50] [--points 100]
-[--rounds 5]``
+[--rounds 5] [--bare-raw]``
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from pymodbus.exceptions import ModbusException  # noqa: E402
 from adapters.modbus.device import DeviceConfig  # noqa: E402
 from adapters.modbus.poller import ModbusPoller, ModbusSourceConfig  # noqa: E402
 from adapters.modbus.profile import load_profile  # noqa: E402
+from adapters.modbus.responses import register_raw_responses  # noqa: E402
 from edgepipe.core import SampleBatch, SourceStatus, StreamInfo, SystemClock  # noqa: E402
 from edgepipe.delivery.broker import free_port  # noqa: E402
 
@@ -133,7 +134,7 @@ def _faults(poller: ModbusPoller) -> int:
 
 
 async def bare_cost(
-    port: int, profile_path: Path, devices: int, seconds: float, paced: bool
+    port: int, profile_path: Path, devices: int, seconds: float, paced: bool, *, raw: bool = False
 ) -> float:
     """CPU per read of a bare pymodbus loop over the same reads; ``paced``: one round per
     second like the poller's 1 Hz schedule, else back to back.
@@ -147,6 +148,8 @@ async def bare_cost(
 
     plan = plan_reads(load_profile(profile_path))
     client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2.0, retries=0)
+    if raw:  # the adapter's answer classes: the loop then skips pymodbus's register list
+        register_raw_responses(client)
     if not await client.connect():
         raise ConnectionError(f"bare loop: no simulator on port {port}")
     reqs = errors = 0
@@ -228,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--devices", type=int, default=50)
     ap.add_argument("--points", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument(
+        "--bare-raw",
+        action="store_true",
+        help="the bare loop also takes the adapter's raw-bytes answers (adapters.modbus."
+        "responses): what the adapter's own code costs over pymodbus, apart from that gain",
+    )
     args = ap.parse_args(argv)
     n, t, limit = args.devices, args.seconds, args.seconds + 30
     pairs: list[tuple[float, float]] = []
@@ -245,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                     coro = (
                         adapter_cost(port, profile, n, t / 2, 1.0)
                         if which == "adapter"
-                        else bare_cost(port, profile, n, t / 2, paced=True)
+                        else bare_cost(port, profile, n, t / 2, paced=True, raw=args.bare_raw)
                     )
                     cost[which] = phase(coro, limit)
                     if FAULTS.get(which):
@@ -258,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         with simulator(profile, n) as port:
             a2 = phase(adapter_cost(port, profile, n, t / 4, 0.001), limit)
         with simulator(profile, n) as port:
-            b2 = phase(bare_cost(port, profile, n, t / 4, paced=False), limit)
+            b2 = phase(bare_cost(port, profile, n, t / 4, paced=False, raw=args.bare_raw), limit)
     ratios = [a / b for a, b in pairs]
     ratio = statistics.median(ratios)
     print(f"cost per read at 1 Hz: adapter {statistics.median(a for a, _ in pairs):.0f} us "
