@@ -4,7 +4,8 @@ Alarms follow the service's hysteresis (``edgepipe.pipeline.alerts``): a stream 
 when a window's score reaches ``raise_at`` and clears when one falls to ``clear_at``; a
 false alarm is a raise on normal data; the detection delay is the number of frames from
 the event's first frame at the PMU to the emission of the first raising window (a window
-is emitted when its last frame arrives).
+is emitted when its last frame arrives), over the streams that keep labelled event
+windows after ``scenarios.labels`` (the same events the per-class scores count).
 """
 
 from __future__ import annotations
@@ -61,8 +62,13 @@ class AlarmStats:
     ) -> None:
         self.delays = self.delays if self.delays is not None else []
         for idx in _streams(ws):
-            start = int(ws.start_frame[idx[0]])
-            if start < 0 or int(ws.kind[idx[0]]) not in kinds:
+            start, kind = int(ws.start_frame[idx[0]]), int(ws.kind[idx[0]])
+            if start < 0 or kind not in kinds:
+                continue
+            if not (ws.y[idx] == kind).any():
+                # the label rules left every event window of this stream out (a run that
+                # collapsed, a PMU that never sees the fault's sag): neither hit nor miss,
+                # as in the per-class scores
                 continue
             up = raises(score[idx], raise_at, clear_at)
             after = up & (ws.end_frame[idx] >= start)
