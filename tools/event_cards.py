@@ -17,7 +17,8 @@ _WHAT = {
     ModelKind.CLASSIFIER: (
         "Event classifier for PMU windows (30 frames at 60 frames/s, hop 3): "
         + ", ".join(KINDS)
-        + ". Random forest (40 trees, depth 12), chosen by leave-one-grid-out validation on "
+        + ". Random forest (40 trees, depth 12; classes balanced, each training grid weighted "
+        "equally), chosen by leave-one-grid-out validation on "
         "the training grids (`tools/event_logo.py`), exported with skl2onnx "
         "(TreeEnsembleClassifier). The "
         "service alerts on P(fault) (`pmu_fault`, critical); every alert carries all class "

@@ -35,7 +35,13 @@ from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E40
 from scenarios.spec import KINDS  # noqa: E402
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
-from train_events import ANOMALY_FEATURES, MODEL_FEATURES, fit_classifier, load  # noqa: E402
+from train_events import (  # noqa: E402
+    ANOMALY_FEATURES,
+    MODEL_FEATURES,
+    fit_classifier,
+    grid_weights,
+    load,
+)
 
 from edgepipe.pipeline.event_shape import SHAPE_NAMES  # noqa: E402
 from edgepipe.pipeline.features import FEATURE_INDEX  # noqa: E402
@@ -72,6 +78,7 @@ CANDIDATES: dict[str, tuple[tuple[str, ...], Callable[[], Any]]] = {
             random_state=0,
         ),
     ),
+    "rf-all-gridbal": (MODEL_FEATURES, _rf(class_weight="balanced")),  # + grid_weights
     "rf-all-unweighted": (MODEL_FEATURES, _rf()),
     "et-all-unweighted": (MODEL_FEATURES, _et()),
 }
@@ -100,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.candidates:
             feats, make = CANDIDATES[name]
             cols = [FEATURE_INDEX[f] for f in feats]
-            model = make().fit(ws.x[fit][:, cols], ws.y[fit])
+            weights = grid_weights(ws.case[fit], ws.y[fit]) if "gridbal" in name else None
+            model = make().fit(ws.x[fit][:, cols], ws.y[fit], sample_weight=weights)
             proba = model.predict_proba(ws.x[val][:, cols])
             y, classes = ws.y[val], list(model.classes_)  # a fold may lack a class
             pred = model.classes_[proba.argmax(axis=1)]
@@ -129,7 +137,7 @@ def thresholds(ws: WindowSet, levels: list[float]) -> int:
         fit = np.flatnonzero((ws.case != held) & (ws.y != IGNORE))
         normal = fit[ws.y[fit] == 0]
         fit = np.concatenate([fit[ws.y[fit] != 0], rng.permutation(normal)[:MAX_NORMAL]])
-        model = fit_classifier(ws.x[fit][:, cols], ws.y[fit])
+        model = fit_classifier(ws.x[fit][:, cols], ws.y[fit], ws.case[fit])
         val = ws.take(ws.case == held)
         x = val.x[:, cols]
         ok = ~np.isnan(x).any(axis=1)  # the service does not score such windows
