@@ -53,7 +53,9 @@ class ModelsConfig:
     """ONNX models to run beside the rules; ``dir`` holds the files and manifest.json."""
 
     dir: str = ""
-    enabled: tuple[str, ...] = ("pmu_fault",)
+    # the event classifier (its P(fault) raises pmu_fault) and the anomaly model; the
+    # starter "pmu_fault" knows only the simulator's faults (models/cards)
+    enabled: tuple[str, ...] = ("pmu_event", "pmu_anomaly")
 
     @property
     def path(self) -> Path:
