@@ -84,6 +84,14 @@ CANDIDATES: dict[str, tuple[tuple[str, ...], Callable[[], Any]]] = {
 }
 
 
+def _fit_rows(ws: WindowSet, held: str, rng: np.random.Generator) -> np.ndarray:
+    """A fold's training rows: every labelled event window of the other grids and
+    ``MAX_NORMAL`` of their normal windows, as ``train_events`` fits the final model."""
+    fit = np.flatnonzero((ws.case != held) & (ws.y != IGNORE))
+    normal = fit[ws.y[fit] == 0]
+    return np.concatenate([fit[ws.y[fit] != 0], rng.permutation(normal)[:MAX_NORMAL]])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "scenarios")
@@ -98,9 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     scores: dict[str, list[tuple[float, float]]] = {c: [] for c in args.candidates}
     for held in TRAIN_CASES:
-        fit = np.flatnonzero((ws.case != held) & (ws.y != IGNORE))
-        normal = fit[ws.y[fit] == 0]
-        fit = np.concatenate([fit[ws.y[fit] != 0], rng.permutation(normal)[:MAX_NORMAL]])
+        fit = _fit_rows(ws, held, rng)
         val = np.flatnonzero((ws.case == held) & (ws.y != IGNORE))
         vnormal = val[ws.y[val] == 0]
         val = np.concatenate([val[ws.y[val] != 0], rng.permutation(vnormal)[: 3 * MAX_NORMAL]])
@@ -134,9 +140,7 @@ def thresholds(ws: WindowSet, levels: list[float]) -> int:
     fault = KINDS.index("fault")
     f1s: dict[float, list[float]] = {t: [] for t in levels}
     for held in TRAIN_CASES:
-        fit = np.flatnonzero((ws.case != held) & (ws.y != IGNORE))
-        normal = fit[ws.y[fit] == 0]
-        fit = np.concatenate([fit[ws.y[fit] != 0], rng.permutation(normal)[:MAX_NORMAL]])
+        fit = _fit_rows(ws, held, rng)
         model = fit_classifier(ws.x[fit][:, cols], ws.y[fit], ws.case[fit])
         val = ws.take(ws.case == held)
         x = val.x[:, cols]
