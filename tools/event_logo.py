@@ -32,13 +32,12 @@ from event_metrics import AlarmStats, alert_point  # noqa: E402
 from scenarios.dataset import IGNORE, WindowSet  # noqa: E402
 from scenarios.generate import TRAIN_CASES  # noqa: E402
 from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E402
-from scenarios.spec import KINDS, WEAK_SEED0  # noqa: E402
+from scenarios.spec import KINDS  # noqa: E402
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
 from train_events import (  # noqa: E402
     ANOMALY_FEATURES,
     MODEL_FEATURES,
-    base_seed,
     fit_classifier,
     grid_weights,
     load,
@@ -80,20 +79,15 @@ CANDIDATES: dict[str, tuple[tuple[str, ...], Callable[[], Any]]] = {
         ),
     ),
     "rf-all-gridbal": (MODEL_FEATURES, _rf(class_weight="balanced")),  # + grid_weights
-    # the same without the weak-network variants in training (docs/scenarios.md)
-    "rf-all-gridbal-stiff": (MODEL_FEATURES, _rf(class_weight="balanced")),
     "rf-all-unweighted": (MODEL_FEATURES, _rf()),
     "et-all-unweighted": (MODEL_FEATURES, _et()),
 }
 
 
-def _fit_rows(
-    ws: WindowSet, held: str, rng: np.random.Generator, keep: np.ndarray | None = None
-) -> np.ndarray:
+def _fit_rows(ws: WindowSet, held: str, rng: np.random.Generator) -> np.ndarray:
     """A fold's training rows: every labelled event window of the other grids and
-    ``MAX_NORMAL`` of their normal windows, as ``train_events`` fits the final model
-    (only rows where ``keep``, if given)."""
-    fit = np.flatnonzero((ws.case != held) & (ws.y != IGNORE) & (True if keep is None else keep))
+    ``MAX_NORMAL`` of their normal windows, as ``train_events`` fits the final model."""
+    fit = np.flatnonzero((ws.case != held) & (ws.y != IGNORE))
     normal = fit[ws.y[fit] == 0]
     return np.concatenate([fit[ws.y[fit] != 0], rng.permutation(normal)[:MAX_NORMAL]])
 
@@ -110,45 +104,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.thresholds:
         return thresholds(ws, args.thresholds)
     rng = np.random.default_rng(0)
-    weak = np.array([base_seed(s) >= WEAK_SEED0 for s in ws.scenario])
-    # Scored on each fold's stiff runs and on its weak-network variants apart, so that
-    # candidates trained with and without weak variants are compared on the same rows.
-    scores: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    scores: dict[str, list[tuple[float, float]]] = {c: [] for c in args.candidates}
     for held in TRAIN_CASES:
-        fits = {"all": _fit_rows(ws, held, rng), "stiff": _fit_rows(ws, held, rng, ~weak)}
+        fit = _fit_rows(ws, held, rng)
         val = np.flatnonzero((ws.case == held) & (ws.y != IGNORE))
         vnormal = val[ws.y[val] == 0]
         val = np.concatenate([val[ws.y[val] != 0], rng.permutation(vnormal)[: 3 * MAX_NORMAL]])
         for name in args.candidates:
             feats, make = CANDIDATES[name]
             cols = [FEATURE_INDEX[f] for f in feats]
-            fit = fits["stiff" if name.endswith("-stiff") else "all"]
             weights = grid_weights(ws.case[fit], ws.y[fit]) if "gridbal" in name else None
             model = make().fit(ws.x[fit][:, cols], ws.y[fit], sample_weight=weights)
-            for part, rows in (("stiff", val[~weak[val]]), ("weak", val[weak[val]])):
-                if not (ws.y[rows] != 0).any():
-                    continue
-                macro, alert_f1 = _score(
-                    model, ws.x[rows][:, cols], ws.y[rows], f"{held:7s} {name:12s} {part:5s}"
-                )
-                scores.setdefault((name, part), []).append((macro, alert_f1))
-    for (name, part), s in scores.items():
+            proba = model.predict_proba(ws.x[val][:, cols])
+            y, classes = ws.y[val], list(model.classes_)  # a fold may lack a class
+            pred = model.classes_[proba.argmax(axis=1)]
+            f1 = f1_score(y, pred, average=None, labels=range(len(KINDS)), zero_division=0)
+            fault = KINDS.index("fault")
+            _, _, alert_f1 = alert_point(proba[:, classes.index(fault)] >= CLF_RAISE, y == fault)
+            scores[name].append((float(f1.mean()), alert_f1))
+            print(
+                f"{held:7s} {name:12s} F1 {np.round(f1, 3)} macro {f1.mean():.3f} "
+                f"fault alert F1 {alert_f1:.3f}",
+                flush=True,
+            )
+    for name, s in scores.items():
         macro, alert = np.mean(s, axis=0)
-        print(f"mean over folds  {name:12s} {part:5s} macro-F1 {macro:.3f}  "
-              f"fault alert F1 {alert:.3f}")  # fmt: skip
+        print(f"mean over folds  {name:12s} macro-F1 {macro:.3f}  fault alert F1 {alert:.3f}")
     return 0
-
-
-def _score(model: Any, x: np.ndarray, y: np.ndarray, label: str) -> tuple[float, float]:
-    proba = model.predict_proba(x)
-    classes = list(model.classes_)  # a fold may lack a class
-    pred = model.classes_[proba.argmax(axis=1)]
-    f1 = f1_score(y, pred, average=None, labels=range(len(KINDS)), zero_division=0)
-    fault = KINDS.index("fault")
-    _, _, alert_f1 = alert_point(proba[:, classes.index(fault)] >= CLF_RAISE, y == fault)
-    print(f"{label} F1 {np.round(f1, 3)} macro {f1.mean():.3f} fault alert F1 {alert_f1:.3f}",
-          flush=True)  # fmt: skip
-    return float(f1.mean()), alert_f1
 
 
 def thresholds(ws: WindowSet, levels: list[float]) -> int:

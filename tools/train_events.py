@@ -68,7 +68,7 @@ TEST_EVERY = 4
 MAX_NORMAL_TRAIN = 100_000
 
 
-def base_seed(sid: str) -> int:
+def _base_seed(sid: str) -> int:
     return int(re.sub(r"-r\d+$", "", sid).rsplit("-", 1)[1])
 
 
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     collapsed = collapsed_scenarios(train_paths + grid_paths)
     print(f"{len(collapsed)} collapsed runs left out: {sorted(collapsed)}", flush=True)
     ws = apply_label_rules(load(train_paths, cache["train"]), collapsed)
-    test_scn = np.array([base_seed(s) % TEST_EVERY == TEST_EVERY - 1 for s in ws.scenario])
+    test_scn = np.array([_base_seed(s) % TEST_EVERY == TEST_EVERY - 1 for s in ws.scenario])
     held = heldout_buses(ws)
     train = ws.take(~held & ~test_scn & (ws.y != IGNORE))
     test_bus = ws.take(held & (test_scn | (ws.kind == 0)))

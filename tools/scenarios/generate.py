@@ -39,7 +39,8 @@ WEAK_PLAN = {
     "ieee14": (12, 2, 6),
     "ieee39": (12, 2, 6),
     "npcc": (6, 1, 6),
-}  # not wecc: its power flow does not converge with the branches scaled by 1.3
+    "wecc": (6, 1, 2),
+}
 # About half of the ieee14 faults stop ANDES (singular Jacobian while the fault is on,
 # with the ESST3A exciters): draw more so the class keeps its size.
 EXTRA = {("ieee14", "fault"): 2.0}
