@@ -124,11 +124,6 @@ def simulate(spec: ScenarioSpec) -> Trajectory:
         ss.Toggle.u.v[:] = [0] * ss.Toggle.n
     _add_event(ss, spec)
     ss.setup()
-    scale = spec.params.get("net_scale", 1.0)
-    if scale != 1.0:  # a weaker network: every branch's impedance scaled (spec.WEAK_SCALE)
-        for attr in ("r", "x"):
-            vin = getattr(ss.Line, attr).vin
-            ss.Line.set(attr, list(ss.Line.idx.v), list(vin * scale), base="device")
     for model in (ss.PQ, ss.PV):
         for attr in ("p0", "q0") if model is ss.PQ else ("p0",):
             getattr(model, attr).v[:] *= spec.loading

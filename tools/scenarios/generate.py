@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scenarios.spec import KINDS, WEAK_SEED0, ScenarioSpec, draw
+from scenarios.spec import KINDS, ScenarioSpec, draw
 
 TRAIN_CASES = ("ieee14", "ieee39", "npcc", "wecc")
 HELDOUT_CASE = "kundur"
@@ -34,13 +34,6 @@ PLAN = {
     "wecc": (12, 2, 4),
     "kundur": (30, 20, 15),
 }
-# Weak-network variants of the training cases (seeds from spec.WEAK_SEED0), as above.
-WEAK_PLAN = {
-    "ieee14": (12, 2, 6),
-    "ieee39": (12, 2, 6),
-    "npcc": (6, 1, 6),
-    "wecc": (6, 1, 2),
-}
 # About half of the ieee14 faults stop ANDES (singular Jacobian while the fault is on,
 # with the ESST3A exciters): draw more so the class keeps its size.
 EXTRA = {("ieee14", "fault"): 2.0}
@@ -50,14 +43,12 @@ def specs(scale: float) -> list[tuple[ScenarioSpec, int]]:
     from scenarios.andes_sim import devices
 
     out: list[tuple[ScenarioSpec, int]] = []
-    plans = [(PLAN, 0, EXTRA), (WEAK_PLAN, WEAK_SEED0, {})]
-    for plan, seed0, extra in plans:
-        for case, (n_event, n_normal, reps) in plan.items():
-            dev = devices(case)
-            for kind in KINDS:
-                n = n_normal if kind == "normal" else n_event * extra.get((case, kind), 1.0)
-                for seed in range(seed0, seed0 + max(1, round(n * scale))):
-                    out.append((draw(case, kind, seed, dev), reps if kind == "normal" else 1))
+    for case, (n_event, n_normal, reps) in PLAN.items():
+        dev = devices(case)
+        for kind in KINDS:
+            n = n_normal if kind == "normal" else n_event * EXTRA.get((case, kind), 1.0)
+            for seed in range(max(1, round(n * scale))):
+                out.append((draw(case, kind, seed, dev), reps if kind == "normal" else 1))
     return out
 
 

@@ -31,15 +31,6 @@ MAX_GEN_SHARE = 0.4
 MAX_LOAD_SHARE = 0.3
 MAX_ELEMENTS = {"gen_trip": (0.5, 0.3, 0.2), "load_step": (0.4, 0.3, 0.2, 0.1),
                 "line_trip": (0.7, 0.3), "oscillation": (0.5, 0.3, 0.2)}  # fmt: skip
-# Network strength. The shipped cases are stiff: a line trip on ieee39 moves its PMUs' voltage
-# by 2-4 %, while on a weak grid (long lines, few large machines) a trip or a load step
-# sags a neighbourhood by 10-20 % and looks, in its first frames, like a remote fault. A
-# model that only saw stiff grids calls such events faults. Scenarios with seed
-# ``WEAK_SEED0`` and up run on the same case with every line's and transformer's r and x
-# multiplied by a factor drawn log-uniformly from ``WEAK_SCALE`` (about the limit at
-# which the cases' power flows still converge at full loading).
-WEAK_SEED0 = 1000
-WEAK_SCALE = (1.3, 2.2)
 EVENT_DURATION_S = 6.0
 NORMAL_DURATION_S = 30.0
 
@@ -160,21 +151,16 @@ def draw(case: str, kind: str, seed: int, dev: Devices) -> ScenarioSpec:
             "amplitude": amplitude,
             "damping": float(rng.uniform(0.0, 0.05)),  # damping ratio of the envelope
         }
-    loading = float(rng.uniform(0.85, 1.1))
-    tve_max = float(rng.uniform(0.002, 0.01))
-    drop_prob = float(rng.uniform(0.0, 0.004))
-    if seed >= WEAK_SEED0:  # drawn last: the draws above stay those of a stiff scenario
-        p["net_scale"] = float(np.exp(rng.uniform(*np.log(WEAK_SCALE))))
     return ScenarioSpec(
         sid=f"{case}-{kind}-{seed}",
         case=case,
         kind=kind,
         seed=seed,
         duration_s=duration,
-        loading=loading,
+        loading=float(rng.uniform(0.85, 1.1)),
         start_s=start,
         end_s=end,
         params=p,
-        tve_max=tve_max,
-        drop_prob=drop_prob,
+        tve_max=float(rng.uniform(0.002, 0.01)),
+        drop_prob=float(rng.uniform(0.0, 0.004)),
     )
