@@ -52,9 +52,13 @@ def _section(title: str, res: dict[str, Any], spec: ModelSpec) -> list[str]:
         f"operation ({stats.streams} PMU streams) = {stats.per_pmu_day:.2f} per PMU per day",
         f"- detection delay ({_EVENTS[spec.kind]}, "
         f"frames from the event's first frame to the raising window): {stats.delay_text()}",
-        "",
     ]
-    return lines
+    if stats.other_runs:
+        lines.append(
+            "- raised on events of other kinds (runs in which a PMU that sees the event raised at "
+            f"or after its start; such PMU streams): {stats.other_text()}"
+        )
+    return [*lines, ""]
 
 
 def write_card(

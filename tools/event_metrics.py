@@ -10,7 +10,7 @@ windows after ``scenarios.labels`` (the same events the per-class scores count).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,11 @@ class AlarmStats:
     delays: list[int] | None = None
     events: int = 0
     missed: int = 0
+    # Raises on events of the other kinds (a line trip paged as a fault): per kind, the
+    # runs and PMU streams seen, and those in which the alert raised at or after the start.
+    other_runs: dict[int, set[str]] = field(default_factory=dict)
+    other_raised_runs: dict[int, set[str]] = field(default_factory=dict)
+    other_streams: dict[int, list[int]] = field(default_factory=dict)
 
     def add_normal(self, ws: WindowSet, score: F64, raise_at: float, clear_at: float) -> None:
         for idx in _streams(ws):
@@ -63,7 +68,10 @@ class AlarmStats:
         self.delays = self.delays if self.delays is not None else []
         for idx in _streams(ws):
             start, kind = int(ws.start_frame[idx[0]]), int(ws.kind[idx[0]])
-            if start < 0 or kind not in kinds:
+            if start < 0 or (kind not in kinds and (ws.y[idx] == IGNORE).all()):
+                continue  # no event, or a run the label rules left out whole (collapse)
+            if kind not in kinds:
+                self._other(ws, idx, score, raise_at, clear_at)
                 continue
             if not (ws.y[idx] == kind).any():
                 # the label rules left every event window of this stream out (a run that
@@ -77,6 +85,30 @@ class AlarmStats:
                 self.missed += 1
                 continue
             self.delays.append(int(ws.end_frame[idx][np.argmax(after)] - start))
+
+    def _other(
+        self, ws: WindowSet, idx: npt.NDArray[np.intp], score: F64, raise_at: float, clear_at: float
+    ) -> None:
+        start, kind, run = (
+            int(ws.start_frame[idx[0]]),
+            int(ws.kind[idx[0]]),
+            str(ws.scenario[idx[0]]),
+        )
+        up = raises(score[idx], raise_at, clear_at) & (ws.end_frame[idx] >= start)
+        self.other_runs.setdefault(kind, set()).add(run)
+        seen = self.other_streams.setdefault(kind, [0, 0])
+        seen[0] += 1
+        if up.any():
+            seen[1] += 1
+            self.other_raised_runs.setdefault(kind, set()).add(run)
+
+    def other_text(self) -> str:
+        """``line_trip 18/30 runs (40/300 PMU streams), ...``; empty when no other kind."""
+        return ", ".join(
+            f"{KINDS[k]} {len(self.other_raised_runs.get(k, ()))}/{len(runs)} runs "
+            f"({self.other_streams[k][1]}/{self.other_streams[k][0]} PMU streams)"
+            for k, runs in sorted(self.other_runs.items())
+        )
 
     @property
     def per_pmu_day(self) -> float:
