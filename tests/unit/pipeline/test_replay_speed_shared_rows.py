@@ -58,3 +58,19 @@ def test_shared_rows_give_the_features_of_each_window_alone(seed: int, hop: int)
 def test_windows_that_share_nothing_are_stacked() -> None:
     windows = [_alone(w) for w in _windows(3, 3)]
     assert shared_rows(windows).index is None
+
+
+def test_views_that_are_not_row_slices_fall_back_to_the_stack() -> None:
+    info = pmu_info("pmu0", "bus0", v_nominal=V_BASE)
+    rng = np.random.default_rng(5)
+    b = pmu_batch(info, 120, v_pu=1.0 + 0.01 * rng.standard_normal(120), f_hz=60.0)
+    t, v, q = b.times_ns.copy(), b.values.copy(), b.quality.copy()
+    windows = [Window(info, t[r : r + 30], v[r : r + 30], q[r : r + 30]) for r in range(0, 60, 3)]
+    assert shared_rows(windows).index is not None
+    # every other row of the same memory: a view of the same sources, not a row slice
+    strided = Window(info, t[0:60:2], v[0:60:2], q[0:60:2])
+    for mixed in ([*windows, strided], [strided, *windows]):
+        assert shared_rows(mixed).index is None
+        together = pmu_features(mixed)
+        alone = np.vstack([pmu_features([_alone(w)]) for w in mixed])
+        assert np.array_equal(together.view(np.int64), alone.view(np.int64))
