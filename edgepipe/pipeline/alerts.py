@@ -117,29 +117,6 @@ class AlertEngine:
                 out.append(alert)
         return out
 
-    def process_batch(self, batch: ScoreBatch) -> list[Alert]:
-        """``process(batch.scores())``, building only the scores that can change a key.
-
-        A key that is idle (no raise, no run of active scores, no suppressed episode)
-        stays exactly as it is on a clear or a neutral score, so its rows are skipped
-        unless the batch holds an active row for it; the keys are still created in the
-        order ``process`` would create them.
-        """
-        kind, keys = batch.kind, self._keys
-        hot: set[str] = set()
-        for asset in dict.fromkeys(batch.assets):  # first-seen order, as ``process``
-            st = keys.get((asset, kind))
-            if st is None:
-                keys[(asset, kind)] = _Key()
-            elif st.alert is not None or st.run or st.suppressing:
-                hot.add(asset)
-        assets = batch.assets
-        if batch.active.any():
-            hot.update(assets[k] for k in np.flatnonzero(batch.active).tolist())
-        if not hot:
-            return []
-        return self.process(batch.make(k) for k in range(len(assets)) if assets[k] in hot)
-
     def process_flush(
         self,
         items: Sequence[ScoreBatch | Sequence[Score]],
@@ -160,8 +137,9 @@ class AlertEngine:
         follow the batching (a live read, a replay tick) instead of the data. Alerts
         come out in this order too.
 
-        Like ``process_batch``, a key idle before the flush and without an active row
-        in it stays idle, so only the rows of the other ("hot") keys become ``Score``
+        A key that is idle before the flush (no raise, no run of active scores, no
+        suppressed episode) and has no active row in it stays exactly as it is on a clear
+        or a neutral score, so only the rows of the other ("hot") keys become ``Score``
         records. Keys are created item by item (their order is not part of the outcome:
         ``active_alerts`` sorts).
         """

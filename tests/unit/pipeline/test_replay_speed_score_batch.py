@@ -1,13 +1,12 @@
-"""Columnar scores: ``AlertEngine.process_batch`` gives the alerts, statistics and key
-order of ``process`` over every score, and the detectors' ``evaluate_batch`` rows are
-their ``evaluate`` scores."""
+"""Columnar scores: the detectors' ``evaluate_batch`` rows are their ``evaluate`` scores,
+and a flush of one ``ScoreBatch`` skips no row that changes a key. (That
+``process_flush`` equals ``process`` over every score in window order, for any batching,
+is property-tested in test_replay_order_flush.py.)"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from edgepipe.core import Score, ScoreBatch, Severity
 from edgepipe.inference import OnnxDetector
@@ -17,17 +16,6 @@ from edgepipe.pipeline.testing import conformance_windows
 
 MS = 1_000_000
 ASSETS = ("bus1", "bus2", "bus3")
-
-# A row: (asset index, verdict 0 = neutral, 1 = active, 2 = clear, event-time step in ms).
-rows = st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 700))
-batches = st.lists(st.lists(rows, max_size=12), max_size=30)
-configs = st.builds(
-    AlertConfig,
-    min_hold_ns=st.sampled_from([0, 500 * MS, 2000 * MS]),
-    raise_after=st.integers(1, 3),
-    flap_window_ns=st.sampled_from([0, 3000 * MS]),
-    max_raises=st.integers(0, 2),
-)
 
 
 def _batch(kind: str, spec: list[tuple[int, int, int]], t0: int) -> tuple[ScoreBatch, int]:
@@ -41,21 +29,6 @@ def _batch(kind: str, spec: list[tuple[int, int, int]], t0: int) -> tuple[ScoreB
         made.append(s)
     active = np.array([s.active for s in made], dtype=np.bool_)
     return ScoreBatch(kind, f"rules/{kind}", [s.asset for s in made], active, made.__getitem__), t
-
-
-@settings(max_examples=300, deadline=None)
-@given(configs, batches)
-def test_process_batch_matches_process_of_every_score(
-    config: AlertConfig, spec: list[list[tuple[int, int, int]]]
-) -> None:
-    every, columns = AlertEngine("s", config), AlertEngine("s", config)
-    t = 0
-    for i, rows_ in enumerate(spec):
-        batch, t = _batch("uv" if i % 3 else "of", rows_, t)
-        assert every.process(batch.scores()) == columns.process_batch(batch)
-    assert every.statistics() == columns.statistics()
-    assert every.active_alerts() == columns.active_alerts()
-    assert list(every._keys) == list(columns._keys)  # key order: active_alerts() order
 
 
 def _every_detector() -> list[object]:
@@ -87,7 +60,7 @@ def test_a_clear_ends_a_suppressed_episode_even_in_a_batch_without_active_rows()
     for rows_ in spec:
         batch, t = _batch("uv", rows_, t)
         expected = every.process(batch.scores())
-        got.append(columns.process_batch(batch))
+        got.append(columns.process_flush([batch]))
         assert got[-1] == expected
     assert [a.state.value for a in got[-1]] == ["raised"]
     assert every.statistics() == columns.statistics()
