@@ -33,8 +33,10 @@ unit: $(VENV)/.test
 	$(BIN)/pytest -m "not integration"
 
 test: $(VENV)/.test
-	tools/ensure-mosquitto.sh
-	tools/ensure-chromium.sh
+	@# real parts, never skipped: a mosquitto broker (the tests start their own; Debian
+	@# also starts the packaged service) and a headless Chromium for the report test
+	tools/ensure-tool.sh mosquitto "the tests need the MQTT broker mosquitto" mosquitto /usr/sbin/mosquitto
+	tools/ensure-tool.sh chromium "the report test needs a headless Chromium" chromium chromium-browser
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest
 
