@@ -24,7 +24,7 @@ FLAGS = [
 
 def _chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "headless Chromium missing: run tools/ensure-chromium.sh (make test does)"
+    assert found, "headless Chromium missing: run make test (tools/ensure-tool.sh installs it)"
     return found
 
 
