@@ -10,49 +10,25 @@ alerts, ids and fields, in the same order.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import math
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
+from live_pmu import NOMINAL_LL, RATE, pmu_config, run_live
 
 from adapters.c37118.scenario import Event, fault_sag, frequency_excursion, synthesize
-from adapters.c37118.simulator import PmuSimulator, SimulatorConfig
 from edgepipe.app.config import parse_config
 from edgepipe.app.replay import ReplayOptions, run_replay
-from edgepipe.app.service import Service
 from edgepipe.capture import read_capture
-from edgepipe.core import SystemClock
 from edgepipe.delivery import alert_to_json
 
 pytestmark = pytest.mark.integration
 
-RATE = 60
-NOMINAL_LL = 230e3
-RUN_S = 7.0
 MS = 1_000_000
 ASSET = "BAY1"
-
-
-def _config(port: int, tmp: Path) -> dict[str, Any]:
-    return {
-        "site": "order-site",
-        "sources": {
-            "pdc": {
-                "type": "pmu",
-                "url": f"tcp://127.0.0.1:{port}",
-                "idcode": 1,
-                "nominal_voltage": NOMINAL_LL / math.sqrt(3),
-            }
-        },
-        "windows": {"length": 12, "hop": 1},
-        "alerts": {"min_hold_ns": 100_000_000},
-        "outbox": {"path": str(tmp / "outbox.sqlite")},
-        "capture": {"dir": str(tmp / "capture"), "flush_s": 0.5},
-    }
+config = partial(pmu_config, site="order-site", source="pdc", hop=1, min_hold_ns=100 * MS)
 
 
 async def _live(tmp: Path) -> list[str]:
@@ -64,20 +40,7 @@ async def _live(tmp: Path) -> list[str]:
         frequency_excursion(4.0, delta_hz=-0.8, ramp_s=0.5, hold_s=1.0),
     ]
     scenario = synthesize(2, RATE, 20.0, events, seed=5, nominal_v=NOMINAL_LL)
-    sim = PmuSimulator(
-        SimulatorConfig(port=0, n_pmus=2, rate_hz=RATE, scenario=scenario, stations=(ASSET,) * 2)
-    )
-    await sim.start()
-    out = io.StringIO()
-    service = Service(parse_config(_config(sim.port, tmp)), SystemClock(), out)
-    task = asyncio.create_task(service.run())
-    try:
-        await asyncio.sleep(RUN_S)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await sim.stop()
-    return out.getvalue().splitlines()
+    return await run_live(lambda port: config(port, tmp), scenario, stations=(ASSET,) * 2)
 
 
 async def test_replays_of_two_streams_on_one_asset_give_the_live_alerts(tmp_path: Path) -> None:
@@ -93,9 +56,9 @@ async def test_replays_of_two_streams_on_one_asset_give_the_live_alerts(tmp_path
     for i, (tick_ms, speed) in enumerate(
         [(1000, None), (17, None), (50, None), (333, None), (3000, None), (250, 8.0)]
     ):
-        config = parse_config(_config(0, tmp_path / f"replay{i}"))
+        replay_config = parse_config(config(0, tmp_path / f"replay{i}"))
         options = ReplayOptions(speed=speed, tick_ns=tick_ms * MS)
-        result = await run_replay(capture, config, options, io.StringIO())
+        result = await run_replay(capture, replay_config, options, io.StringIO())
         runs[f"tick {tick_ms} ms, speed {speed}"] = [
             alert_to_json(a).decode() for a in result.alerts
         ]
