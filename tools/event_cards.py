@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 from scenarios.dataset import WindowSet
+from scenarios.labels import AMBIENT_FREQ_RANGE_HZ, AMBIENT_V_RANGE, FAULT_SAG
 from scenarios.spec import KINDS
 
 from edgepipe.inference.manifest import ModelKind, ModelSpec
@@ -122,7 +123,10 @@ def write_card(
         "  half-second window holds at most one period, so slow modes are hard to tell apart.",
         "- Windows with a NaN in a model feature are not scored (data-quality path).",
         "- Left out of training and of every metric (tools/scenarios/labels.py): runs that",
-        "  collapse after the event, and fault windows at PMUs whose voltage never sags by 3 %.",
+        "  collapse after the event, fault windows at PMUs whose voltage never sags by"
+        f" {1 - FAULT_SAG:.0%}, and event windows that span less than"
+        f" {AMBIENT_FREQ_RANGE_HZ} Hz and {AMBIENT_V_RANGE:.0%} voltage (inside the ambient band of"
+        " the training grids' normal windows).",
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
