@@ -15,6 +15,7 @@ import onnxruntime as ort
 import skl2onnx
 import sklearn
 from event_cards import write_card
+from event_gate import AmbientGated, gate_graph
 from event_metrics import AlarmStats, alert_point, class_report
 from iforest_onnx import convert
 from scenarios.dataset import IGNORE, WindowSet
@@ -162,7 +163,9 @@ def export_models(
 ) -> dict[str, list[str]]:
     feats = {CLF: features, ANOM: anomaly_features}
     cols = {k: [FEATURE_NAMES.index(f) for f in v] for k, v in feats.items()}
-    clf_data = export_classifier(clf, len(features))
+    graph = onnx.load_from_string(export_classifier(clf, len(features)))
+    clf_data = gate_graph(graph, features, tuple(int(c) for c in clf.classes_)).SerializeToString()
+    clf = AmbientGated(clf, features)  # sklearn's answers as the gated graph gives them
     anom_onx = convert(iforest)
     anom_data = anom_onx.SerializeToString()
     sessions = {CLF: session(clf_data), ANOM: session(anom_data)}

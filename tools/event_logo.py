@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 from event_export import CLF_CLEAR, CLF_RAISE  # noqa: E402
+from event_gate import GATED_FEATURES, AmbientGated  # noqa: E402
 from event_metrics import AlarmStats, alert_point  # noqa: E402
 from scenarios.dataset import IGNORE, WindowSet  # noqa: E402
 from scenarios.generate import TRAIN_CASES  # noqa: E402
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             cols = [FEATURE_INDEX[f] for f in feats]
             weights = grid_weights(ws.case[fit], ws.y[fit]) if "gridbal" in name else None
             model = make().fit(ws.x[fit][:, cols], ws.y[fit], sample_weight=weights)
+            if set(GATED_FEATURES) <= set(feats):  # as exported (tools/event_gate.py)
+                model = AmbientGated(model, feats)
             proba = model.predict_proba(ws.x[val][:, cols])
             y, classes = ws.y[val], list(model.classes_)  # a fold may lack a class
             pred = model.classes_[proba.argmax(axis=1)]
@@ -141,7 +144,8 @@ def thresholds(ws: WindowSet, levels: list[float]) -> int:
     f1s: dict[float, list[float]] = {t: [] for t in levels}
     for held in TRAIN_CASES:
         fit = _fit_rows(ws, held, rng)
-        model = fit_classifier(ws.x[fit][:, cols], ws.y[fit], ws.case[fit])
+        forest = fit_classifier(ws.x[fit][:, cols], ws.y[fit], ws.case[fit])
+        model = AmbientGated(forest, MODEL_FEATURES)
         val = ws.take(ws.case == held)
         x = val.x[:, cols]
         ok = ~np.isnan(x).any(axis=1)  # the service does not score such windows

@@ -86,3 +86,16 @@ def test_anomaly_spec_round_trips_through_the_manifest() -> None:
     entry = spec.to_json()
     assert "classes" not in entry and "positive_class" not in entry
     assert parse_manifest({"schema": 1, "models": [entry]})["pmu_anomaly"] == spec
+
+
+def test_event_classifier_calls_a_window_inside_the_ambient_band_normal() -> None:
+    model = load_model(MODELS, "pmu_event")
+    with np.load(MODELS / "pmu_event.parity.npz") as z:
+        x = z["x"][z["label"] != 0].copy()  # windows the classifier calls events
+    assert len(x) >= 10
+    feats = model.spec.features
+    x[:, feats.index("freq_range_hz")] = 0.01  # ...squeezed into a quiet grid's ambient
+    x[:, feats.index("v_pu_range")] = 0.012
+    label, proba = model.session.run(["label", "probabilities"], {"X": x})
+    assert (label == 0).all()
+    assert np.array_equal(proba[:, 0], np.ones(len(x), dtype=np.float32))
