@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = ["AppConfig", "LogConfig", "ModelsConfig", "SourceConfig", "load_config", "parse_config"]
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ class ModelsConfig:
     # the event classifier (its P(fault) raises pmu_fault) and the anomaly model; the
     # starter "pmu_fault" knows only the simulator's faults (models/cards)
     enabled: tuple[str, ...] = ("pmu_event", "pmu_anomaly")
+    # ``[models.thresholds.<name>]``: the site's own (raise_at, clear_at) in place of the
+    # manifest's, e.g. a lower raise for quicker fault alerts (models/cards, operations.md)
+    thresholds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -225,11 +229,35 @@ def _models(table: Mapping[str, Any], base_dir: Path | None) -> ModelsConfig:
         "models.enabled",
         "expected a list of model names",
     )
-    cfg = from_mapping(ModelsConfig, {k: v for k, v in values.items() if k != "enabled"}, "models")
+    plain = {k: v for k, v in values.items() if k not in ("enabled", "thresholds")}
+    cfg = from_mapping(ModelsConfig, plain, "models")
     directory = cfg.dir
     if directory and base_dir is not None and not Path(directory).is_absolute():
         directory = str(base_dir / directory)
-    return ModelsConfig(dir=directory, enabled=enabled or cfg.enabled)
+    enabled = enabled or cfg.enabled
+    thresholds = _thresholds(values.get("thresholds", {}), enabled)
+    return ModelsConfig(dir=directory, enabled=enabled, thresholds=thresholds)
+
+
+def _thresholds(table: Any, enabled: tuple[str, ...]) -> dict[str, tuple[float, float]]:
+    """``[models.thresholds.<name>]`` tables of ``raise_at`` and ``clear_at``."""
+    check(isinstance(table, Mapping), "models.thresholds", "expected a table per model")
+    out: dict[str, tuple[float, float]] = {}
+    for name, entry in table.items():
+        key = f"models.thresholds.{name}"
+        check(name in enabled, key, f"not an enabled model (enabled: {', '.join(enabled)})")
+        check(isinstance(entry, Mapping), key, "expected a table with raise_at and clear_at")
+        for extra in sorted(set(entry) - {"raise_at", "clear_at"}):
+            check(False, f"{key}.{extra}", "unknown key")
+        pair = []
+        for field_name in ("raise_at", "clear_at"):
+            v = entry.get(field_name)
+            ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            check(ok, f"{key}.{field_name}", "expected a finite number")
+            pair.append(float(v))
+        check(pair[1] < pair[0], f"{key}.clear_at", "must be below raise_at (hysteresis)")
+        out[name] = (pair[0], pair[1])
+    return out
 
 
 def _capture(table: Mapping[str, Any], base_dir: Path | None) -> CaptureConfig | None:

@@ -66,7 +66,8 @@ def build_detectors(config: AppConfig) -> tuple[list[Detector], list[ModelStore]
     """
     detectors: list[Detector] = build_rules(config.rules)
     stores = [ModelStore(config.models.path, name) for name in config.models.enabled]
-    detectors.extend(OnnxDetector(store) for store in stores)
+    limits = config.models.thresholds
+    detectors.extend(OnnxDetector(s, thresholds=limits.get(s.name)) for s in stores)
     return detectors, stores
 
 

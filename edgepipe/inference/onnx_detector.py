@@ -33,7 +33,8 @@ class DetectorStats:
 
 
 class OnnxDetector:
-    """Score PMU windows with an ONNX model; thresholds and classes come from the manifest.
+    """Score PMU windows with an ONNX model; thresholds and classes come from the manifest
+    unless ``thresholds`` (the site's ``[models.thresholds.<name>]``) replaces the former.
 
     ``features`` is the pipeline's matrix (one row per window, columns in
     ``FEATURE_NAMES`` order); the model's columns are picked by name through the
@@ -54,8 +55,12 @@ class OnnxDetector:
         *,
         name: str | None = None,
         top_k: int = 3,
+        thresholds: tuple[float, float] | None = None,
     ) -> None:
         self._source = model
+        # (raise, clear) of the site's config in place of the manifest's, for every model
+        # the store swaps in
+        self.thresholds = thresholds
         first = self._model()
         self.alert_kind = alert_kind or first.spec.alert_kind
         self.severity = severity or first.spec.severity
@@ -101,7 +106,7 @@ class OnnxDetector:
         self.stats.scored += n_ok
         values = model.scores(out)
         top = self._top_features(model, x_ok)
-        active = values >= model.spec.raise_at
+        active = values >= self._limits(model)[0]
         assets = (
             window_assets(windows)
             if isinstance(index, range)
@@ -115,6 +120,9 @@ class OnnxDetector:
             return self._score(model, w, value=value, out=o, top=t, x=xr)
 
         return self._batch(model, assets, active, make)
+
+    def _limits(self, model: LoadedModel) -> tuple[float, float]:
+        return self.thresholds or (model.spec.raise_at, model.spec.clear_at)
 
     def _batch(
         self,
@@ -155,9 +163,10 @@ class OnnxDetector:
         x: list[float],
     ) -> Score:
         spec = model.spec
+        raise_at, clear_at = self._limits(model)
         evidence: dict[str, Any] = {
             "top_features": [{"name": spec.features[j], "value": round(x[j], 6)} for j in top],
-            "thresholds": {"raise": spec.raise_at, "clear": spec.clear_at},
+            "thresholds": {"raise": raise_at, "clear": clear_at},
         }
         if spec.classes:
             evidence["probabilities"] = {
@@ -169,8 +178,8 @@ class OnnxDetector:
             kind=self.alert_kind,
             severity=self.severity,
             score=value,
-            active=value >= spec.raise_at,
-            clear=value <= spec.clear_at,
+            active=value >= raise_at,
+            clear=value <= clear_at,
             model=spec.ref,
             event_time_ns=w.end_ns,
             window_start_ns=w.start_ns,
