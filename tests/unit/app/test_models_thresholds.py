@@ -17,17 +17,11 @@ from edgepipe.pipeline.features import FEATURE_NAMES
 from edgepipe.pipeline.testing import conformance_windows
 
 ROOT = Path(__file__).resolve().parents[3]
-BASE = """
-site = "north"
-[sources.feeder]
-type = "pmu"
-url = "tcp://127.0.0.1:4712"
-idcode = 7
-"""
+SOURCES = {"feeder": {"type": "pmu", "url": "tcp://127.0.0.1:4712", "idcode": 7}}
 
 
 def _config(extra: str) -> AppConfig:
-    return parse_config(tomllib.loads(BASE + extra))
+    return parse_config({"site": "north", "sources": SOURCES, **tomllib.loads(extra)})
 
 
 def test_thresholds_parse_per_enabled_model() -> None:
