@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 from onnx import helper, numpy_helper
-from scenarios.labels import AMBIENT_FREQ_RANGE_HZ, AMBIENT_V_RANGE
+from scenarios.labels import AMBIENT_FREQ_RANGE_HZ, AMBIENT_V_RANGE, in_ambient_band
 
 GATED_FEATURES = ("freq_range_hz", "v_pu_range")
 LIMITS = (AMBIENT_FREQ_RANGE_HZ, AMBIENT_V_RANGE)
@@ -33,10 +33,8 @@ class AmbientGated:
         self.normal = normal
 
     def in_band(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
-        band = np.ones(len(x), dtype=bool)
-        for col, limit in zip(self.cols, LIMITS, strict=True):
-            band &= x[:, col] < np.float32(limit)
-        return band
+        f_col, v_col = self.cols
+        return np.asarray(in_ambient_band(x[:, f_col], x[:, v_col]), dtype=bool)
 
     def predict_proba(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         proba: npt.NDArray[np.float64] = self.clf.predict_proba(x)

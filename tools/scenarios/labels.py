@@ -19,12 +19,14 @@
   Labelled as events they taught the classifier to call a lively grid's ambient an
   oscillation (half of kundur's normal windows). They are ``IGNORE``, for every kind:
   kept for faults alone, they pull P(fault) up on ambient windows (false alarms at a
-  raise of 0.5 in leave-one-grid-out validation).
+  raise of 0.5 in leave-one-grid-out validation). The classifier's graph applies the same
+  band at inference (``tools/event_gate.py``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -61,6 +63,14 @@ def collapsed_scenarios(paths: list[Path]) -> set[str]:
     return out
 
 
+def in_ambient_band(freq_range_hz: npt.NDArray[Any], v_range: npt.NDArray[Any]) -> Any:
+    """Per window: spans less than the ambient band in both frequency and voltage (float32
+    limits, as the exported graph compares them)."""
+    return (freq_range_hz < np.float32(AMBIENT_FREQ_RANGE_HZ)) & (
+        v_range < np.float32(AMBIENT_V_RANGE)
+    )
+
+
 def apply_label_rules(ws: WindowSet, collapsed: set[str]) -> WindowSet:
     """``ws`` with the windows of collapsed runs, of unseen faults and of events inside the
     ambient band set to ``IGNORE``."""
@@ -72,8 +82,8 @@ def apply_label_rules(ws: WindowSet, collapsed: set[str]) -> WindowSet:
     np.minimum.at(deepest, inv, ws.x[fault, FEATURE_INDEX["v_rel_min"]].astype(np.float64))
     y[fault[~(deepest[inv] <= FAULT_SAG)]] = IGNORE
     event = y > KINDS.index("normal")
-    faint = (ws.x[:, FEATURE_INDEX["freq_range_hz"]] < AMBIENT_FREQ_RANGE_HZ) & (
-        ws.x[:, FEATURE_INDEX["v_pu_range"]] < AMBIENT_V_RANGE
+    faint = in_ambient_band(
+        ws.x[:, FEATURE_INDEX["freq_range_hz"]], ws.x[:, FEATURE_INDEX["v_pu_range"]]
     )
     y[event & faint] = IGNORE
     fields = {f: getattr(ws, f) for f in WindowSet.__slots__}
