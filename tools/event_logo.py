@@ -37,6 +37,7 @@ from scenarios.spec import KINDS  # noqa: E402
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
 from train_events import (  # noqa: E402
+    ALL_FEATURES,
     ANOMALY_FEATURES,
     MODEL_FEATURES,
     fit_classifier,
@@ -65,11 +66,11 @@ def _rf(**kw: Any) -> Callable[[], Any]:
 SHAPE_ONLY = ("v_rel_min", "v_rel_max", "v_rel_last", "angle_jump_deg", *SHAPE_NAMES)
 CANDIDATES: dict[str, tuple[tuple[str, ...], Callable[[], Any]]] = {
     "rf-relative": (ANOMALY_FEATURES, _rf(class_weight="balanced")),
-    "rf-all": (MODEL_FEATURES, _rf(class_weight="balanced")),
-    "et-all": (MODEL_FEATURES, _et(class_weight="balanced")),
+    "rf-all": (ALL_FEATURES, _rf(class_weight="balanced")),
+    "et-all": (ALL_FEATURES, _et(class_weight="balanced")),
     "et-shape": (SHAPE_ONLY, _et(class_weight="balanced")),
     "rf-all-leaf20": (
-        MODEL_FEATURES,
+        ALL_FEATURES,
         lambda: RandomForestClassifier(
             n_estimators=40,
             max_depth=12,
@@ -79,9 +80,11 @@ CANDIDATES: dict[str, tuple[tuple[str, ...], Callable[[], Any]]] = {
             random_state=0,
         ),
     ),
-    "rf-all-gridbal": (MODEL_FEATURES, _rf(class_weight="balanced")),  # + grid_weights
-    "rf-all-unweighted": (MODEL_FEATURES, _rf()),
-    "et-all-unweighted": (MODEL_FEATURES, _et()),
+    "rf-all-gridbal": (ALL_FEATURES, _rf(class_weight="balanced")),  # + grid_weights
+    # the chosen 12 (train_events.MODEL_FEATURES), grid-weighted
+    "rf-12-gridbal": (MODEL_FEATURES, _rf(class_weight="balanced")),
+    "rf-all-unweighted": (ALL_FEATURES, _rf()),
+    "et-all-unweighted": (ALL_FEATURES, _et()),
 }
 
 
