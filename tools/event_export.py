@@ -38,12 +38,12 @@ from edgepipe.pipeline.features import FEATURE_NAMES
 CLF, ANOM = "pmu_event", "pmu_anomaly"
 VERSION = "1.0.0"
 # Raise threshold. Leave-one-grid-out validation (tools/event_logo.py --thresholds), with
-# the ambient-band labels and gate: mean fault alert F1 0.954 / 0.953 / 0.947 at 0.4 /
-# 0.5 / 0.6, no false alarm at any in 112.7 PMU-h; lower raises shorten the delay tails
-# by 1-3 frames. On a grid unlike the training grids the scores shift and a lower raise
-# turns that shift into fault alerts on trips (kundur: precision 0.48 at 0.4, 0.53 at
-# 0.5, 0.58 at 0.6), and a false critical alert costs an operator more than a detection
-# 16 ms later, so the default stays at 0.6; a site can choose its own
+# the ambient-band labels, gate and 12 features: mean fault alert F1 0.955 / 0.955 / 0.948
+# at 0.4 / 0.5 / 0.6, no false alarm at any in 112.7 PMU-h; lower raises shorten the
+# delay tails by 1-3 frames. On a grid unlike the training grids the scores shift and a
+# lower raise turns that shift into fault alerts on trips (kundur: precision 0.47 at
+# 0.4, 0.52 at 0.5, 0.58 at 0.6), and a false critical alert costs an operator more
+# than a detection 16 ms later, so the default stays at 0.6; a site can choose its own
 # ([models.thresholds.pmu_event], docs/operations.md).
 CLF_RAISE, CLF_CLEAR = 0.6, 0.3
 ANOM_MARGIN, ANOM_HYST = 0.02, 0.06  # raise above the worst training-normal score
