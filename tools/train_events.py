@@ -19,6 +19,7 @@ Usage: ``python tools/train_events.py [--data data/scenarios] [--models-dir mode
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import sys
 import time
@@ -89,19 +90,33 @@ def _base_seed(sid: str) -> int:
     return int(re.sub(r"-r\d+$", "", sid).rsplit("-", 1)[1])
 
 
+def _stamp(paths: list[Path]) -> str:
+    """What a window cache depends on: the windowing and feature code, the shards and the
+    model features (a window with a NaN in one of them is dropped)."""
+    h = hashlib.sha256(repr(MODEL_FEATURES).encode())
+    code = sorted((ROOT / "edgepipe" / "pipeline").glob("*.py"))
+    for f in [*code, ROOT / "tools" / "scenarios" / "dataset.py"]:
+        h.update(f.read_bytes())
+    for f in paths:
+        h.update(f"{f.name} {f.stat().st_size}".encode())
+    return h.hexdigest()
+
+
 def load(paths: list[Path], cache: Path | None = None) -> WindowSet:
-    """Windows of ``paths``; ``cache`` (a .npz) skips the windowing when re-running."""
+    """Windows of ``paths``; ``cache`` (a .npz) skips the windowing when re-running. A cache
+    cut by other code, from other shards or for other model features is recomputed (a
+    stale one once left out 777 windows the service scores)."""
+    stamp = _stamp(paths)
     if cache is not None and cache.exists():
         with np.load(cache) as z:
-            # A cache of another feature set would shift every column: recompute.
-            if "features" in z and z["features"].tolist() == list(FEATURE_NAMES):
+            if "stamp" in z and str(z["stamp"]) == stamp:
                 return WindowSet(*(z[f] for f in WindowSet.__slots__))
-        print(f"{cache}: written for other features, recomputing", flush=True)
+        print(f"{cache}: cut by other code, shards or features, recomputing", flush=True)
     ws = WindowSet.concat([shard_windows(p) for p in paths])
     ws = ws.take(np.isfinite(ws.x[:, COLS]).all(axis=1))  # NaN windows are never scored
     if cache is not None:
         fields = {f: getattr(ws, f) for f in WindowSet.__slots__}
-        np.savez(cache, features=np.array(FEATURE_NAMES), **fields)
+        np.savez(cache, stamp=np.array(stamp), features=np.array(FEATURE_NAMES), **fields)
     return ws
 
 
