@@ -44,6 +44,7 @@ from train_events import (  # noqa: E402
     grid_weights,
     load,
 )
+from weak_grid import weaken  # noqa: E402
 
 from edgepipe.pipeline.event_shape import SHAPE_NAMES  # noqa: E402
 from edgepipe.pipeline.features import FEATURE_INDEX  # noqa: E402
@@ -83,8 +84,19 @@ CANDIDATES: dict[str, tuple[tuple[str, ...], Callable[[], Any]]] = {
     "rf-all-gridbal": (ALL_FEATURES, _rf(class_weight="balanced")),  # + grid_weights
     # the chosen 12 (train_events.MODEL_FEATURES), grid-weighted
     "rf-12-gridbal": (MODEL_FEATURES, _rf(class_weight="balanced")),
+    "rf-12-gridbal-weak1.5": (MODEL_FEATURES, _rf(class_weight="balanced")),
+    "rf-12-gridbal-weak2": (MODEL_FEATURES, _rf(class_weight="balanced")),
+    "rf-12-gridbal-weak3": (MODEL_FEATURES, _rf(class_weight="balanced")),
+    "rf-12-gridbal-weak2+3": (MODEL_FEATURES, _rf(class_weight="balanced")),
     "rf-all-unweighted": (ALL_FEATURES, _rf()),
     "et-all-unweighted": (ALL_FEATURES, _et()),
+}
+# Weak-grid copies of the event windows (tools/weak_grid.py): the factors per candidate.
+WEAKEN: dict[str, tuple[float, ...]] = {
+    "rf-12-gridbal-weak1.5": (1.5,),
+    "rf-12-gridbal-weak2": (2.0,),
+    "rf-12-gridbal-weak3": (3.0,),
+    "rf-12-gridbal-weak2+3": (2.0, 3.0),
 }
 
 
@@ -117,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.candidates:
             feats, make = CANDIDATES[name]
             cols = [FEATURE_INDEX[f] for f in feats]
-            weights = grid_weights(ws.case[fit], ws.y[fit]) if "gridbal" in name else None
-            model = make().fit(ws.x[fit][:, cols], ws.y[fit], sample_weight=weights)
+            x, y, case = ws.x[fit], ws.y[fit], ws.case[fit]
+            x, y, case = weaken(x, y, case, WEAKEN.get(name, ()))
+            weights = grid_weights(case, y) if "gridbal" in name else None
+            model = make().fit(x[:, cols], y, sample_weight=weights)
             if set(GATED_FEATURES) <= set(feats):  # as exported (tools/event_gate.py)
                 model = AmbientGated(model, feats)
             proba = model.predict_proba(ws.x[val][:, cols])
