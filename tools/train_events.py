@@ -120,12 +120,16 @@ def load(paths: list[Path], cache: Path | None = None) -> WindowSet:
     return ws
 
 
+def pick_heldout(case: str, buses: np.ndarray) -> np.ndarray:
+    """The held-out buses of ``case`` among its (unique, sorted) ``buses``."""
+    rng = np.random.default_rng(list(case.encode()))
+    return rng.choice(buses, max(1, round(len(buses) * HELDOUT_BUS_FRACTION)), replace=False)
+
+
 def heldout_buses(ws: WindowSet) -> np.ndarray:
     held = np.zeros(len(ws.y), dtype=bool)
     for case in np.unique(ws.case):
-        buses = np.unique(ws.bus[ws.case == case])
-        rng = np.random.default_rng(list(case.encode()))
-        pick = rng.choice(buses, max(1, round(len(buses) * HELDOUT_BUS_FRACTION)), replace=False)
+        pick = pick_heldout(str(case), np.unique(ws.bus[ws.case == case]))
         held |= (ws.case == case) & np.isin(ws.bus, pick)
     return held
 

@@ -76,8 +76,9 @@ def stream_info(pmu: int, vn_kv: float, *, nominal_known: bool) -> StreamInfo:
     )
 
 
-def pmu_windows(rows: pl.DataFrame, *, nominal_known: bool) -> list[Window]:
-    """All windows of one PMU of one scenario run (rows sorted by frame)."""
+def pmu_windows(rows: pl.DataFrame, *, nominal_known: bool, hop: int = 3) -> list[Window]:
+    """All windows of one PMU of one scenario run (rows sorted by frame), ``hop`` rows
+    apart (the service's default is 3)."""
     vn = float(rows["vn_kv"][0])
     info = stream_info(int(rows["pmu"][0]), vn, nominal_known=nominal_known)
     v_ln = vn * 1e3 / math.sqrt(3)
@@ -91,7 +92,7 @@ def pmu_windows(rows: pl.DataFrame, *, nominal_known: bool) -> list[Window]:
     )
     times = T0_NS + np.rint(rows["frame"].to_numpy() * (1e9 / RATE_HZ)).astype(np.int64)
     quality = np.zeros(len(times), dtype=np.uint16)
-    win = Windower(info, WindowConfig())
+    win = Windower(info, WindowConfig(hop=hop))
     out: list[Window] = []
     for i in range(0, len(times), CHUNK):
         sl = slice(i, i + CHUNK)
@@ -125,22 +126,31 @@ def _event_frames(kind: str, start_s: float, end_s: float) -> tuple[int, int]:
     return start, end
 
 
-def shard_windows(path: Path, *, nominal_known: bool | None = None) -> WindowSet:
+def shard_windows(
+    path: Path,
+    *,
+    nominal_known: bool | None = None,
+    hop: int = 3,
+    rows: pl.Expr | None = None,
+) -> WindowSet:
     """Every window of every PMU in one Parquet shard, with features and labels.
 
     ``nominal_known`` None: per PMU at random (seeded) whether the stream configures a
-    nominal voltage, as sites do both.
+    nominal voltage, as sites do both. ``hop``: rows between windows. ``rows``: a filter
+    on the shard's rows (some buses only).
     """
     df = pl.read_parquet(path)
+    if rows is not None:
+        df = df.filter(rows)
     windows: list[Window] = []
     sets = []
     for (sid, pmu), group in df.group_by(["scenario", "pmu"], maintain_order=True):
-        rows = group.sort("frame")
-        r0 = rows.row(0, named=True)
+        ordered = group.sort("frame")
+        r0 = ordered.row(0, named=True)
         known = nominal_known
         if known is None:
             known = bool(np.random.default_rng([int(r0["seed"]), int(pmu)]).random() < 0.5)
-        wins = pmu_windows(rows, nominal_known=known)
+        wins = pmu_windows(ordered, nominal_known=known, hop=hop)
         windows += wins
         n = len(wins)
         first = np.array([round((w.start_ns - T0_NS) * RATE_HZ / 1e9) for w in wins])

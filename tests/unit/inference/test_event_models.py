@@ -67,6 +67,29 @@ def test_sample_is_labelled_from_its_event_times() -> None:
     assert (ws.end_frame[ws.y == 0] < ws.start_frame[ws.y == 0]).all()
 
 
+def test_sample_cut_at_hop_1_and_for_some_buses() -> None:
+    every3 = shard_windows(SAMPLE, nominal_known=False)
+    every1 = shard_windows(SAMPLE, nominal_known=False, hop=1, rows=pl.col("bus") != 5)
+    assert set(np.unique(every1.bus)) == {1, 8}
+    kept = every3.bus != 5
+    # hop 1 emits a window on every frame: the hop-3 windows and the two between each pair
+    for key in np.unique(every1.pmu_key):
+        ends1 = every1.end_frame[every1.pmu_key == key]
+        ends3 = every3.end_frame[kept & (every3.pmu_key == key)]
+        assert np.all(np.diff(ends1) == 1)
+        assert set(ends3) <= set(ends1)
+        assert len(ends1) >= 3 * len(ends3) - 2
+    # a fault window gives the same features and label whatever the hop
+    a = every3.take(kept & (every3.y == KINDS.index("fault")))
+    assert len(a.y) >= 2 * 5
+    key1 = [f"{k}@{e}" for k, e in zip(every1.pmu_key, every1.end_frame, strict=True)]
+    key3 = [f"{k}@{e}" for k, e in zip(a.pmu_key, a.end_frame, strict=True)]
+    b = every1.take(np.isin(key1, key3))
+    order1, order3 = np.argsort(np.array(key1)[np.isin(key1, key3)]), np.argsort(key3)
+    np.testing.assert_array_equal(b.x[order1], a.x[order3])
+    assert b.y.tolist() == a.y.tolist()
+
+
 def test_detector_raises_on_the_unseen_grid_fault_and_not_before() -> None:
     det = OnnxDetector(ModelStore(MODELS, "pmu_event"))
     df = pl.read_parquet(SAMPLE)
