@@ -29,10 +29,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 from event_export import CLF_CLEAR, CLF_RAISE  # noqa: E402
 from event_metrics import AlarmStats  # noqa: E402
 from scenarios.dataset import WindowSet, shard_windows  # noqa: E402
-from scenarios.generate import HELDOUT_CASE, TRAIN_CASES  # noqa: E402
+from scenarios.generate import HELDOUT_CASE  # noqa: E402
 from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E402
 from scenarios.spec import KINDS  # noqa: E402
-from train_events import COLS, TEST_EVERY, _base_seed, pick_heldout  # noqa: E402
+from train_events import COLS, TEST_EVERY, _base_seed, pick_heldout, shard_paths  # noqa: E402
 
 
 def _heldout_rows(paths: list[Path]) -> dict[Path, pl.Expr]:
@@ -92,10 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
-    train_paths = sorted(p for c in TRAIN_CASES for p in (args.data / c).glob("*.parquet"))
-    grid_paths = sorted((args.data / HELDOUT_CASE).glob("*.parquet"))
-    if not train_paths or not grid_paths:
-        raise SystemExit(f"no scenario shards under {args.data}: run tools/scenarios/generate.py")
+    train_paths, grid_paths = shard_paths(args.data)
     collapsed = collapsed_scenarios(train_paths + grid_paths)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1

@@ -167,6 +167,15 @@ def fit_classifier(x: np.ndarray, y: np.ndarray, case: np.ndarray) -> RandomFore
     return model.fit(x, y, sample_weight=grid_weights(case, y))
 
 
+def shard_paths(data: Path) -> tuple[list[Path], list[Path]]:
+    """The training grids' shards and the held-out grid's; exits when either is missing."""
+    train = sorted(p for c in TRAIN_CASES for p in (data / c).glob("*.parquet"))
+    grid = sorted((data / HELDOUT_CASE).glob("*.parquet"))
+    if not train or not grid:
+        raise SystemExit(f"no scenario shards under {data}: run tools/scenarios/generate.py")
+    return train, grid
+
+
 def fit_anomaly(x: np.ndarray) -> IsolationForest:
     return IsolationForest(n_estimators=100, max_samples=256, random_state=0).fit(x)
 
@@ -179,10 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cache = {k: args.cache / f"{k}.npz" if args.cache else None for k in ("train", "grid")}
     t0 = time.monotonic()
-    train_paths = sorted(p for c in TRAIN_CASES for p in (args.data / c).glob("*.parquet"))
-    grid_paths = sorted((args.data / HELDOUT_CASE).glob("*.parquet"))
-    if not train_paths or not grid_paths:
-        raise SystemExit(f"no scenario shards under {args.data}: run tools/scenarios/generate.py")
+    train_paths, grid_paths = shard_paths(args.data)
     collapsed = collapsed_scenarios(train_paths + grid_paths)
     print(f"{len(collapsed)} collapsed runs left out: {sorted(collapsed)}", flush=True)
     ws = apply_label_rules(load(train_paths, cache["train"]), collapsed)
