@@ -7,7 +7,7 @@ __all__ = ["Service"]
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
@@ -15,10 +15,12 @@ from edgepipe.app.config import AppConfig
 from edgepipe.app.delivery import AlertDelivery
 from edgepipe.app.pipeline import Pipeline, build_detectors
 from edgepipe.app.supervisor import SourceSupervisor
-from edgepipe.capture import CaptureWriter, Recorder
 from edgepipe.core import Clock
 from edgepipe.core.source import Sink
 from edgepipe.delivery.asset_health import asset_health_to_json, asset_health_topic
+
+if TYPE_CHECKING:
+    from edgepipe.capture import Recorder
 
 log = structlog.get_logger("edgepipe.service")
 
@@ -98,6 +100,8 @@ def _recorder(config: AppConfig, clock: Clock, pipeline: Sink) -> Recorder | Non
     capture's metadata, without anything that looks like a secret."""
     if config.capture is None:
         return None
+    from edgepipe.capture import CaptureWriter, Recorder  # noqa: PLC0415 - pyarrow, on use
+
     sources = {
         s.name: {"type": s.type}
         | {k: v for k, v in s.options.items() if not any(w in k.lower() for w in _SECRET_WORDS)}
