@@ -21,7 +21,7 @@ _WHAT = {
         + ". Random forest (40 trees, depth 12; classes balanced, each training grid weighted "
         "equally), chosen by leave-one-grid-out validation on "
         "the training grids (`tools/event_logo.py`), exported with skl2onnx "
-        "(TreeEnsembleClassifier) with the ambient gate inside its trees "
+        "(TreeEnsembleClassifier) with the ambient gate as a new root of each tree "
         f"(`tools/event_gate.py`): a window spanning less than {AMBIENT_FREQ_RANGE_HZ} Hz "
         f"and {AMBIENT_V_RANGE:.0%} voltage is normal with probability 1. The "
         "service alerts on P(fault) (`pmu_fault`, critical); every alert carries all class "

@@ -29,11 +29,24 @@ def _forest() -> tuple[RandomForestClassifier, np.ndarray]:
     return RandomForestClassifier(n_estimators=5, random_state=0).fit(x, y), x
 
 
+def _ensemble(model: onnx.ModelProto) -> dict[str, list[float]]:
+    (node,) = [n for n in model.graph.node if n.op_type == "TreeEnsembleClassifier"]
+    return {a.name: list(onnx.helper.get_attribute_value(a)) for a in node.attribute
+            if a.name in ("nodes_nodeids", "class_weights")}  # fmt: skip
+
+
 def test_graph_and_wrapper_agree_and_the_band_is_normal() -> None:
     clf, x = _forest()
     gated = AmbientGated(clf, FEATURES)
+    stock = onnx.load_from_string(export(clf, 3))
     graph = gate_graph(onnx.load_from_string(export(clf, 3)), FEATURES, (0, 1, 2))
-    assert [n.op_type for n in graph.graph.node] == ["TreeEnsembleClassifier"]  # no extra node
+    ops = [n.op_type for n in graph.graph.node]
+    assert ops == ["Gather", "Sub", "ReduceMax", "Concat", "TreeEnsembleClassifier"]
+    # two nodes more per tree (the gate and its leaf), no copy of any tree, no zero weight
+    before, after = (_ensemble(m) for m in (stock, graph))
+    assert len(after["nodes_nodeids"]) == len(before["nodes_nodeids"]) + 2 * 5
+    assert 0.0 not in after["class_weights"]
+    assert len(after["class_weights"]) < len(before["class_weights"])
     label, proba = session(graph.SerializeToString()).run(["label", "probabilities"], {"X": x})
     assert np.array_equal(label, gated.predict(x))
     assert np.max(np.abs(proba - gated.predict_proba(x))) <= 1e-6
