@@ -124,6 +124,8 @@ def write_card(
         "- Oscillations are forced (loads modulated as a decaying sine at 0.3-2 Hz); a",
         "  half-second window holds at most one period, so slow modes are hard to tell apart.",
         "- Windows with a NaN in a model feature are not scored (data-quality path).",
+        "- The detection delays above are at the default hop of 3 frames; a smaller"
+        " `[windows] hop` scores sooner (`tools/event_hop.py`, table in docs/operations.md).",
         "- Left out of training and of every metric (tools/scenarios/labels.py): runs that",
         "  collapse after the event, fault windows at PMUs whose voltage never sags by"
         f" {1 - FAULT_SAG:.0%}, and event windows that span less than"
