@@ -1,8 +1,11 @@
 """Inference latency of the committed PMU models: µs per window at batch 1 and 50.
 
-Prints two lines per batch size: ``model.run`` alone (onnxruntime, 1 intra-op thread)
-and the whole ``OnnxDetector.evaluate`` (column pick, NaN screen, run, Score objects
-with evidence). Windows are real simulator windows with their pipeline features.
+Per batch size: ``model.run`` alone (onnxruntime, 1 intra-op thread); the service's
+path, ``OnnxDetector.evaluate_batch`` (column pick, NaN screen, run, explanation, the
+alert decision per row; a ``Score`` with its evidence is built later for the rows that
+raise only); and ``evaluate``, which builds the ``Score`` and evidence of every row.
+The budget is checked on the service's path. Windows are real simulator windows with
+their pipeline features.
 
 Usage: ``python tools/bench_inference.py [--reps 2000] [--model NAME ...]``
 """
@@ -59,13 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         for batch in (1, 50):
             w, f, xb = windows[:batch], feats[:batch], x[:batch]
             run = median_us(lambda xb=xb, m=model: m.run(xb), args.reps) / batch
+            served = median_us(lambda w=w, f=f, d=det: d.evaluate_batch(w, f), args.reps)
             full = median_us(lambda w=w, f=f, d=det: d.evaluate(w, f), args.reps) / batch
             print(
                 f"  batch {batch:>2}: model.run {run:7.2f} µs/window, "
-                f"evaluate {full:7.2f} µs/window"
+                f"evaluate_batch {served / batch:7.2f}, evaluate {full:7.2f} µs/window"
             )
             if batch == 1:
-                worst = max(worst, full)
+                worst = max(worst, served)
     ok = worst <= BUDGET_US
     print(
         f"budget at batch 1: {BUDGET_US:.0f} µs/window, worst {worst:.1f} -> "

@@ -105,7 +105,6 @@ class OnnxDetector:
         self.stats.runs += 1
         self.stats.scored += n_ok
         values = model.scores(out)
-        top = self._top_features(model, x_ok)
         active = values >= self._limits(model)[0]
         assets = (
             window_assets(windows)
@@ -114,9 +113,12 @@ class OnnxDetector:
         )
 
         def make(r: int) -> Score:
-            # Python lists per row: per-element numpy access costs more than the model.
+            # Built for the rows that raise (and their evidence explained) only: a quiet
+            # window costs the model run and one comparison. Python lists per row:
+            # per-element numpy access costs more than the model.
             w, xr = windows[index[r]], x_ok[r].tolist()
-            value, o, t = float(values[r]), out[r].tolist(), top[r].tolist()
+            t = self._top_features(model, x_ok[r : r + 1])[0].tolist()
+            value, o = float(values[r]), out[r].tolist()
             return self._score(model, w, value=value, out=o, top=t, x=xr)
 
         return self._batch(model, assets, active, make)
