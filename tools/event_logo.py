@@ -34,6 +34,7 @@ from scenarios.dataset import IGNORE, WindowSet  # noqa: E402
 from scenarios.generate import TRAIN_CASES  # noqa: E402
 from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E402
 from scenarios.spec import KINDS  # noqa: E402
+from site_context import CONTEXT_NAMES, site_context  # noqa: E402
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
 from train_events import (  # noqa: E402
@@ -88,6 +89,10 @@ CANDIDATES: dict[str, tuple[tuple[str, ...], Callable[[], Any]]] = {
     "rf-12-gridbal-weak2": (MODEL_FEATURES, _rf(class_weight="balanced")),
     "rf-12-gridbal-weak3": (MODEL_FEATURES, _rf(class_weight="balanced")),
     "rf-12-gridbal-weak2+3": (MODEL_FEATURES, _rf(class_weight="balanced")),
+    # the 12 and the site context of the run's PMUs (tools/site_context.py): all of them,
+    # or 3 drawn at random per run
+    "rf-12-gridbal-ctx": (MODEL_FEATURES + CONTEXT_NAMES, _rf(class_weight="balanced")),
+    "rf-12-gridbal-ctx3": (MODEL_FEATURES + CONTEXT_NAMES, _rf(class_weight="balanced")),
     "rf-all-unweighted": (ALL_FEATURES, _rf()),
     "et-all-unweighted": (ALL_FEATURES, _et()),
 }
@@ -98,6 +103,23 @@ WEAKEN: dict[str, tuple[float, ...]] = {
     "rf-12-gridbal-weak3": (3.0,),
     "rf-12-gridbal-weak2+3": (2.0, 3.0),
 }
+
+# The site's PMUs per candidate with site context: None = all PMUs of the run.
+SITE: dict[str, int | None] = {"rf-12-gridbal-ctx": None, "rf-12-gridbal-ctx3": 3}
+
+
+def _with_site(
+    ws: WindowSet, pmus: int | None, cache: dict[int | None, np.ndarray]
+) -> tuple[np.ndarray, dict[str, int]]:
+    """The feature rows with the site context appended (``pmus`` 0: none) and the column
+    of each name."""
+    if pmus == 0:
+        return ws.x, FEATURE_INDEX
+    if pmus not in cache:
+        ctx = site_context(ws.x, ws.scenario, ws.pmu_key, ws.end_frame, pmus=pmus)
+        cache[pmus] = np.column_stack([ws.x, ctx])
+    index = FEATURE_INDEX | {n: len(FEATURE_INDEX) + i for i, n in enumerate(CONTEXT_NAMES)}
+    return cache[pmus], index
 
 
 def _fit_rows(ws: WindowSet, held: str, rng: np.random.Generator) -> np.ndarray:
@@ -121,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         return thresholds(ws, args.thresholds)
     rng = np.random.default_rng(0)
     scores: dict[str, list[tuple[float, float]]] = {c: [] for c in args.candidates}
+    matrices: dict[int | None, np.ndarray] = {}
     for held in TRAIN_CASES:
         fit = _fit_rows(ws, held, rng)
         val = np.flatnonzero((ws.case == held) & (ws.y != IGNORE))
@@ -128,14 +151,15 @@ def main(argv: list[str] | None = None) -> int:
         val = np.concatenate([val[ws.y[val] != 0], rng.permutation(vnormal)[: 3 * MAX_NORMAL]])
         for name in args.candidates:
             feats, make = CANDIDATES[name]
-            cols = [FEATURE_INDEX[f] for f in feats]
-            x, y, case = ws.x[fit], ws.y[fit], ws.case[fit]
+            x_all, index = _with_site(ws, SITE.get(name, 0), matrices)
+            cols = [index[f] for f in feats]
+            x, y, case = x_all[fit], ws.y[fit], ws.case[fit]
             x, y, case = weaken(x, y, case, WEAKEN.get(name, ()))
             weights = grid_weights(case, y) if "gridbal" in name else None
             model = make().fit(x[:, cols], y, sample_weight=weights)
             if set(GATED_FEATURES) <= set(feats):  # as exported (tools/event_gate.py)
                 model = AmbientGated(model, feats)
-            proba = model.predict_proba(ws.x[val][:, cols])
+            proba = model.predict_proba(x_all[val][:, cols])
             y, classes = ws.y[val], list(model.classes_)  # a fold may lack a class
             pred = model.classes_[proba.argmax(axis=1)]
             f1 = f1_score(y, pred, average=None, labels=range(len(KINDS)), zero_division=0)
