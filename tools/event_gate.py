@@ -64,6 +64,11 @@ def gate_graph(
     The leaves' zero class weights are dropped as well (a random forest's leaves are mostly
     pure, and skl2onnx writes an entry for every class of every leaf; 65 % of them were
     zeros): the sums, and so the answers, are the same."""
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if opset >= 18:  # ReduceMax takes its axes as an input from opset 18 on
+        raise ValueError(
+            f"the gate is written for ONNX opset < 18 (the export uses 17), not {opset}"
+        )
     (node,) = [n for n in model.graph.node if n.op_type == "TreeEnsembleClassifier"]
     get = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     if get.get("post_transform", b"NONE") != b"NONE":
@@ -121,17 +126,10 @@ def _prepend_gate_column(
             numpy_helper.from_array(limits, "gate_limits"),
         ]
     )
-    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    if opset >= 18:
-        axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "gate_axes")
-        model.graph.initializer.append(axes)
-        reduce = helper.make_node("ReduceMax", ["gate_diff", "gate_axes"], ["gate"], keepdims=1)
-    else:
-        reduce = helper.make_node("ReduceMax", ["gate_diff"], ["gate"], axes=[1], keepdims=1)
     pre = [
         helper.make_node("Gather", [x, "gate_cols"], ["gate_spans"], axis=1),
         helper.make_node("Sub", ["gate_spans", "gate_limits"], ["gate_diff"]),
-        reduce,
+        helper.make_node("ReduceMax", ["gate_diff"], ["gate"], axes=[1], keepdims=1),
         helper.make_node("Concat", [x, "gate"], ["gate_input"], axis=1),
     ]
     ensemble.input[0] = "gate_input"

@@ -32,7 +32,7 @@ from scenarios.dataset import WindowSet, shard_windows  # noqa: E402
 from scenarios.generate import HELDOUT_CASE  # noqa: E402
 from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E402
 from scenarios.spec import KINDS  # noqa: E402
-from train_events import COLS, TEST_EVERY, _base_seed, pick_heldout, shard_paths  # noqa: E402
+from train_events import COLS, is_test_scenario, pick_heldout, shard_paths  # noqa: E402
 
 
 def _heldout_rows(paths: list[Path]) -> dict[Path, pl.Expr]:
@@ -47,11 +47,7 @@ def _heldout_rows(paths: list[Path]) -> dict[Path, pl.Expr]:
     out: dict[Path, pl.Expr] = {}
     for path in paths:
         head = pl.read_parquet(path, columns=["scenario", "case", "kind"]).unique()
-        test = [
-            s
-            for s, _, k in head.iter_rows()
-            if k == "normal" or _base_seed(s) % TEST_EVERY == TEST_EVERY - 1
-        ]
+        test = [s for s, _, k in head.iter_rows() if k == "normal" or is_test_scenario(s)]
         if test:
             case = head["case"][0]
             out[path] = pl.col("scenario").is_in(test) & pl.col("bus").is_in(held[case])

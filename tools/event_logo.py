@@ -109,12 +109,13 @@ SITE: dict[str, int | None] = {"rf-12-gridbal-ctx": None, "rf-12-gridbal-ctx3": 
 
 
 def _with_site(
-    ws: WindowSet, pmus: int | None, cache: dict[int | None, np.ndarray]
+    ws: WindowSet, name: str, cache: dict[int | None, np.ndarray]
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """The feature rows with the site context appended (``pmus`` 0: none) and the column
-    of each name."""
-    if pmus == 0:
+    """The feature rows of candidate ``name``, with the site context appended if it has
+    one, and the column of each feature name."""
+    if name not in SITE:
         return ws.x, FEATURE_INDEX
+    pmus = SITE[name]
     if pmus not in cache:
         ctx = site_context(ws.x, ws.scenario, ws.pmu_key, ws.end_frame, pmus=pmus)
         cache[pmus] = np.column_stack([ws.x, ctx])
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         val = np.concatenate([val[ws.y[val] != 0], rng.permutation(vnormal)[: 3 * MAX_NORMAL]])
         for name in args.candidates:
             feats, make = CANDIDATES[name]
-            x_all, index = _with_site(ws, SITE.get(name, 0), matrices)
+            x_all, index = _with_site(ws, name, matrices)
             cols = [index[f] for f in feats]
             x, y, case = x_all[fit], ws.y[fit], ws.case[fit]
             x, y, case = weaken(x, y, case, WEAKEN.get(name, ()))

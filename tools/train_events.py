@@ -86,8 +86,10 @@ TEST_EVERY = 4
 MAX_NORMAL_TRAIN = 100_000
 
 
-def _base_seed(sid: str) -> int:
-    return int(re.sub(r"-r\d+$", "", sid).rsplit("-", 1)[1])
+def is_test_scenario(sid: str) -> bool:
+    """Every ``TEST_EVERY``-th scenario seed (a rerun, ``-rN``, keeps its seed's side)."""
+    seed = int(re.sub(r"-r\d+$", "", sid).rsplit("-", 1)[1])
+    return seed % TEST_EVERY == TEST_EVERY - 1
 
 
 def _stamp(paths: list[Path]) -> str:
@@ -192,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     collapsed = collapsed_scenarios(train_paths + grid_paths)
     print(f"{len(collapsed)} collapsed runs left out: {sorted(collapsed)}", flush=True)
     ws = apply_label_rules(load(train_paths, cache["train"]), collapsed)
-    test_scn = np.array([_base_seed(s) % TEST_EVERY == TEST_EVERY - 1 for s in ws.scenario])
+    test_scn = np.array([is_test_scenario(s) for s in ws.scenario])
     held = heldout_buses(ws)
     train = ws.take(~held & ~test_scn & (ws.y != IGNORE))
     test_bus = ws.take(held & (test_scn | (ws.kind == 0)))

@@ -142,6 +142,8 @@ def shard_windows(
     df = pl.read_parquet(path)
     if rows is not None:
         df = df.filter(rows)
+    if df.is_empty():
+        raise ValueError(f"{path}: no rows{' pass the filter' if rows is not None else ''}")
     windows: list[Window] = []
     sets = []
     for (sid, pmu), group in df.group_by(["scenario", "pmu"], maintain_order=True):

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from edgepipe import capture
+
 HEAVY = ("asyncua", "pymodbus", "pyarrow")
 
 # In a fresh interpreter: parse `run` as main() does, build the Service from the config
@@ -56,3 +60,11 @@ def test_a_pmu_site_without_captures_loads_none_of_them(tmp_path: Path) -> None:
 def test_a_capture_loads_arrow_when_the_service_is_built(tmp_path: Path) -> None:
     extra = f'\n[capture]\ndir = "{tmp_path / "cap"}"\n'
     assert _loaded(tmp_path, extra) == ["pyarrow"]
+
+
+def test_every_public_capture_name_loads_on_use() -> None:
+    assert set(capture._MODULES) == set(capture.__all__)
+    for name in capture.__all__:
+        assert getattr(capture, name) is not None, name
+    with pytest.raises(AttributeError, match="no_such_name"):
+        capture.no_such_name  # noqa: B018

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(ROOT / "tools")]
@@ -66,3 +67,13 @@ def test_a_window_on_either_edge_of_the_band() -> None:
     rows = np.array([[4.0, 0.029, 0.019], [4.0, 0.03, 0.019], [4.0, 0.029, 0.02]], np.float32)
     label, _ = session(graph.SerializeToString()).run(["label", "probabilities"], {"X": rows})
     assert label.tolist() == [0, 2, 2]
+
+
+def test_a_graph_of_another_opset_is_refused_by_name() -> None:
+    clf, _ = _forest()
+    model = onnx.load_from_string(export(clf, 3))
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            o.version = 18
+    with pytest.raises(ValueError, match="opset < 18"):
+        gate_graph(model, FEATURES, (0, 1, 2))

@@ -90,6 +90,11 @@ def test_sample_cut_at_hop_1_and_for_some_buses() -> None:
     assert b.y.tolist() == a.y.tolist()
 
 
+def test_a_filter_that_keeps_no_row_is_named() -> None:
+    with pytest.raises(ValueError, match="no rows pass the filter"):
+        shard_windows(SAMPLE, rows=pl.col("bus") == -1)
+
+
 def test_detector_raises_on_the_unseen_grid_fault_and_not_before() -> None:
     det = OnnxDetector(ModelStore(MODELS, "pmu_event"))
     df = pl.read_parquet(SAMPLE)
