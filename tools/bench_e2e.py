@@ -4,7 +4,10 @@ The PMU simulator and mosquitto run in their own processes; only the edgepipe pr
 measured: CPU use (share of one core) over the measuring period, peak RSS, and the rows
 and windows it processed (to show it kept up).
 
-Usage: python tools/bench_e2e.py [--pmus 50] [--rate 60] [--seconds 30] [--hop 3] [--models M ...]
+Usage: python tools/bench_e2e.py [--pmus 50] [--rate 60] [--seconds 30] [--hop H] [--models M ...]
+
+``--hop`` and ``--models`` default to the service's own defaults (hop 2, ``pmu_event`` and
+``pmu_anomaly``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from pathlib import Path
 
 import psutil
 
+from edgepipe.app.config import ModelsConfig
 from edgepipe.delivery.broker import MosquittoBroker, free_port
+from edgepipe.pipeline.windows import WindowConfig
 
 EDGEPIPE = [sys.executable, "-m", "edgepipe.app.cli"]
 
@@ -65,8 +70,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--length", type=int, default=30)
-    ap.add_argument("--hop", type=int, default=3)
-    ap.add_argument("--models", nargs="*", default=["pmu_fault"], help="[models] enabled")
+    ap.add_argument("--hop", type=int, default=WindowConfig().hop)
+    ap.add_argument(
+        "--models", nargs="*", default=list(ModelsConfig().enabled), help="[models] enabled"
+    )
     args = ap.parse_args()
 
     pmu_port = free_port()

@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 from starter_data import random_scenario, scenario_windows  # noqa: E402
 
 from edgepipe.inference import OnnxDetector, load_model  # noqa: E402
-from edgepipe.pipeline.features import pmu_features  # noqa: E402
+from edgepipe.pipeline.site import pmu_site_features  # noqa: E402
 
 BUDGET_US = 50.0  # per window at batch 1 (inference task brief)
 
@@ -46,13 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
     ap.add_argument("--reps", type=int, default=2000)
-    ap.add_argument("--model", nargs="+", default=["pmu_fault", "pmu_event", "pmu_anomaly"])
+    ap.add_argument(
+        "--model", nargs="+", default=["pmu_fault", "pmu_event", "pmu_event_site", "pmu_anomaly"]
+    )
     args = ap.parse_args(argv)
 
     windows = scenario_windows(random_scenario(0)).windows
     while len(windows) < 50:
         windows = windows + windows
-    feats = pmu_features(windows)
+    feats = pmu_site_features(windows)  # the window's own features and its site context
     worst = 0.0
     for name in args.model:
         model = load_model(args.models_dir, name)

@@ -13,10 +13,26 @@ from scenarios.labels import AMBIENT_FREQ_RANGE_HZ, AMBIENT_V_RANGE, FAULT_SAG
 from scenarios.spec import KINDS
 
 from edgepipe.inference.manifest import ModelKind, ModelSpec
+from edgepipe.pipeline.site import uses_site_context
+from edgepipe.pipeline.windows import WindowConfig
 
+_HOP = WindowConfig().hop
+
+_SITE_WHAT = (
+    "The same event classifier with six site-context features beside the window's own"
+    " (`edgepipe/pipeline/site.py`): the deepest and the median relative voltage, the median"
+    " frequency dip, rise and voltage span over all PMUs of the site at the same window end,"
+    " and this PMU's sag as a share of the deepest. For a box that sees PMUs spread over the"
+    " grid (behind a PDC, at a control centre or a wide-area hub): trained and evaluated"
+    " with every PMU of a run as the site. Enable it in place of `pmu_event`"
+    " (`[models] enabled`); the service then holds each moment's windows until every PMU"
+    " has delivered it (`[windows] site_hold_ms`). Fewer PMUs, or PMUs that all sit in one"
+    ' substation, give it less to work with (docs/scenarios.md, "Several PMUs at once").'
+)
 _WHAT = {
     ModelKind.CLASSIFIER: (
-        "Event classifier for PMU windows (30 frames at 60 frames/s, hop 3): "
+        "Event classifier for PMU windows (30 frames at 60 frames/s; trained on windows "
+        f"cut every 3 frames, evaluated every {_HOP}, the service's default hop): "
         + ", ".join(KINDS)
         + ". Random forest (40 trees, depth 12; classes balanced, each training grid weighted "
         "equally), chosen by leave-one-grid-out validation on "
@@ -41,7 +57,7 @@ _EVENTS = {ModelKind.CLASSIFIER: "fault events", ModelKind.ANOMALY: "all event k
 
 
 def _section(title: str, res: dict[str, Any], spec: ModelSpec) -> list[str]:
-    stats = res[spec.name]
+    stats = res["alarm"]
     lines = [f"### {title}", ""]
     if spec.kind is ModelKind.CLASSIFIER:
         lines += ["Per-class scores (argmax), windows labelled as in docs/scenarios.md:", ""]
@@ -78,7 +94,7 @@ def write_card(
     lines = [
         f"# Model card: {spec.name} {spec.version}",
         "",
-        _WHAT[spec.kind],
+        _WHAT[spec.kind] + (" " + _SITE_WHAT if uses_site_context(spec.features) else ""),
         "Written by `tools/train_events.py` (`make models`); do not edit.",
         "",
         "## Data",
@@ -124,8 +140,9 @@ def write_card(
         "- Oscillations are forced (loads modulated as a decaying sine at 0.3-2 Hz); a",
         "  half-second window holds at most one period, so slow modes are hard to tell apart.",
         "- Windows with a NaN in a model feature are not scored (data-quality path).",
-        "- The detection delays above are at the default hop of 3 frames; a smaller"
-        " `[windows] hop` scores sooner (`tools/event_hop.py`, table in docs/operations.md).",
+        f"- The detection delays above are at the default hop of {_HOP} frames; another"
+        " `[windows] hop` trades delay for CPU (`tools/event_hop.py`, table in"
+        " docs/operations.md).",
         "- Left out of training and of every metric (tools/scenarios/labels.py): runs that",
         "  collapse after the event, fault windows at PMUs whose voltage never sags by"
         f" {1 - FAULT_SAG:.0%}, and event windows that span less than"

@@ -33,9 +33,9 @@ from edgepipe.inference.manifest import (
     SelfCheck,
     merge_manifest,
 )
-from edgepipe.pipeline.features import FEATURE_NAMES
+from edgepipe.pipeline.site import SITE_FEATURE_NAMES
 
-CLF, ANOM = "pmu_event", "pmu_anomaly"
+CLF, SITE, ANOM = "pmu_event", "pmu_event_site", "pmu_anomaly"
 VERSION = "1.0.0"
 # Raise threshold. Leave-one-grid-out validation (tools/event_logo.py --thresholds), with
 # the ambient-band labels, gate and 12 features: mean fault alert F1 0.955 / 0.955 / 0.948
@@ -129,103 +129,121 @@ def _evaluate(
     cols: dict[str, list[int]],
     sessions: dict[str, Any],
     th: dict[str, tuple[float, float]],
-) -> dict[str, Any]:
-    proba = sessions[CLF].run(["probabilities"], {"X": ws.x[:, cols[CLF]]})[0]
-    anom = sessions[ANOM].run(["score"], {"X": ws.x[:, cols[ANOM]]})[0][:, 0]
-    fault = proba[:, KINDS.index("fault")]
-    table, summary = class_report(ws.y, proba.argmax(axis=1))
-    out: dict[str, Any] = {"table": table, **summary}
+) -> dict[str, dict[str, Any]]:
+    """Per model: its alarm statistics (``alarm``) and, for a classifier, the per-class
+    table (argmax) and the fault alert's window-level operating point."""
+    out: dict[str, dict[str, Any]] = {}
+    normal = ws.kind == 0
     labelled = ws.y != IGNORE
-    hit, truth = fault[labelled] >= th[CLF][0], ws.y[labelled] == KINDS.index("fault")
-    precision, recall, f1 = alert_point(hit, truth)
-    out["operating_point"] = f"precision {precision:.3f}, recall {recall:.3f}, F1 {f1:.3f}"
-    normal = ws.take(ws.kind == 0)
-    for name, score, kinds in (
-        (CLF, fault, {KINDS.index("fault")}),
-        (ANOM, anom, set(range(1, len(KINDS)))),
-    ):
+    for name, sess in sessions.items():
+        x = ws.x[:, cols[name]]
+        res: dict[str, Any] = {}
+        if name == ANOM:
+            score = sess.run(["score"], {"X": x})[0][:, 0]
+            kinds = set(range(1, len(KINDS)))
+        else:
+            proba = sess.run(["probabilities"], {"X": x})[0]
+            score = proba[:, KINDS.index("fault")]
+            kinds = {KINDS.index("fault")}
+            table, summary = class_report(ws.y, proba.argmax(axis=1))
+            res = {"table": table, **summary}
+            hit = score[labelled] >= th[name][0]
+            truth = ws.y[labelled] == KINDS.index("fault")
+            precision, recall, f1 = alert_point(hit, truth)
+            res["operating_point"] = f"precision {precision:.3f}, recall {recall:.3f}, F1 {f1:.3f}"
         stats = AlarmStats()
-        stats.add_normal(normal, score[ws.kind == 0], *th[name])
-        stats.add_events(ws.take(ws.kind != 0), score[ws.kind != 0], *th[name], kinds)
-        out[name] = stats
+        stats.add_normal(ws.take(normal), score[normal], *th[name])
+        stats.add_events(ws.take(~normal), score[~normal], *th[name], kinds)
+        res["alarm"] = stats
+        out[name] = res
     return out
 
 
+def _classifier_spec(
+    name: str, data: bytes, features: tuple[str, ...], sess: Any, check_x: np.ndarray, **kw: Any
+) -> ModelSpec:
+    fault = sess.run(["probabilities"], {"X": check_x})[0][:, KINDS.index("fault")]
+    return _spec(
+        name,
+        data,
+        ModelKind.CLASSIFIER,
+        features,
+        outputs=("label", "probabilities"),
+        score_output="probabilities",
+        classes=KINDS,
+        positive_class="fault",
+        raise_at=CLF_RAISE,
+        clear_at=CLF_CLEAR,
+        alert_kind="pmu_fault",
+        severity=Severity.CRITICAL,
+        self_check=SelfCheck(
+            tuple(tuple(float(v) for v in r) for r in check_x), tuple(float(v) for v in fault)
+        ),
+        **kw,
+    )
+
+
 def export_models(
-    clf: Any,
+    classifiers: dict[str, tuple[Any, tuple[str, ...]]],
     iforest: Any,
     *,
     train: WindowSet,
     test_bus: WindowSet,
     grid: WindowSet,
     args: Namespace,
-    features: tuple[str, ...],
     anomaly_features: tuple[str, ...],
 ) -> dict[str, list[str]]:
-    feats = {CLF: features, ANOM: anomaly_features}
-    cols = {k: [FEATURE_NAMES.index(f) for f in v] for k, v in feats.items()}
-    graph = onnx.load_from_string(export_classifier(clf, len(features)))
-    clf_data = gate_graph(graph, features, tuple(int(c) for c in clf.classes_)).SerializeToString()
-    clf = AmbientGated(clf, features)  # sklearn's answers as the gated graph gives them
-    anom_onx = convert(iforest)
-    anom_data = anom_onx.SerializeToString()
-    sessions = {CLF: session(clf_data), ANOM: session(anom_data)}
+    """Export, check and publish the classifiers (name -> fitted forest and its features)
+    and the anomaly detector; the WindowSets' ``x`` has the ``SITE_FEATURE_NAMES``
+    columns. Returns the card lines per model."""
+    feats = {name: f for name, (_, f) in classifiers.items()} | {ANOM: anomaly_features}
+    cols = {k: [SITE_FEATURE_NAMES.index(f) for f in v] for k, v in feats.items()}
+    data: dict[str, bytes] = {}
+    gated: dict[str, Any] = {}
+    for name, (clf, features) in classifiers.items():
+        graph = onnx.load_from_string(export_classifier(clf, len(features)))
+        classes = tuple(int(c) for c in clf.classes_)
+        data[name] = gate_graph(graph, features, classes).SerializeToString()
+        gated[name] = AmbientGated(clf, features)  # sklearn's answers as the gated graph's
+    data[ANOM] = convert(iforest).SerializeToString()
+    sessions = {k: session(v) for k, v in data.items()}
     step = max(1, len(grid.y) // 20_000)
     x_check = {k: grid.x[::step][:, c] for k, c in cols.items()}
-    gaps = {
-        CLF: clf_parity(clf, sessions[CLF], x_check[CLF]),
-        ANOM: anom_parity(iforest, sessions[ANOM], x_check[ANOM]),
-    }
+    gaps = {k: clf_parity(gated[k], sessions[k], x_check[k]) for k in classifiers}
+    gaps[ANOM] = anom_parity(iforest, sessions[ANOM], x_check[ANOM])
     x_normal = train.x[train.y == 0][:, cols[ANOM]]
     normal_scores = sessions[ANOM].run(["score"], {"X": x_normal})[0][:, 0]
     # Above the worst training-normal score: a budgeted threshold (0.5 rising edges per
     # PMU-day on the training grids) gave 16 false alarms per PMU-day on kundur, whose
     # normal operation rings more than the training grids'.
     a_raise = float(normal_scores.max()) + ANOM_MARGIN
-    th = {CLF: (CLF_RAISE, CLF_CLEAR), ANOM: (a_raise, a_raise - ANOM_HYST)}
+    th = {k: (CLF_RAISE, CLF_CLEAR) for k in classifiers} | {ANOM: (a_raise, a_raise - ANOM_HYST)}
     stock = session(
         to_onnx(
             iforest, x_check[ANOM][:1], target_opset={"": 17, "ai.onnx.ml": 3}
         ).SerializeToString()
     )
-    lat = {
-        CLF: latency_us(sessions[CLF], "probabilities", x_check[CLF]),
-        ANOM: latency_us(sessions[ANOM], "score", x_check[ANOM]),
-        "stock": latency_us(stock, stock.get_outputs()[-1].name, x_check[ANOM], reps=300),
-    }
+    lat = {k: latency_us(sessions[k], "probabilities", x_check[k]) for k in classifiers}
+    lat[ANOM] = latency_us(sessions[ANOM], "score", x_check[ANOM])
+    lat["stock"] = latency_us(stock, stock.get_outputs()[-1].name, x_check[ANOM], reps=300)
     pick = np.concatenate([np.flatnonzero(grid.y == k)[:2] for k in range(len(KINDS))])
     check_x = {k: grid.x[pick][:, c] for k, c in cols.items()}
-    explain = {k: _explain(train.x[:, c], train.y) for k, c in cols.items()}
-    data_sha = {k: _hash(train, f) for k, f in feats.items()}
     specs = [
-        _spec(
-            CLF,
-            clf_data,
-            ModelKind.CLASSIFIER,
-            features,
-            outputs=("label", "probabilities"),
-            score_output="probabilities",
-            classes=KINDS,
-            positive_class="fault",
-            raise_at=CLF_RAISE,
-            clear_at=CLF_CLEAR,
-            alert_kind="pmu_fault",
-            severity=Severity.CRITICAL,
-            training_data_sha256=data_sha[CLF],
-            explain=explain[CLF],
-            self_check=SelfCheck(
-                tuple(tuple(float(v) for v in r) for r in check_x[CLF]),
-                tuple(
-                    float(v)
-                    for v in sessions[CLF].run(["probabilities"], {"X": check_x[CLF]})[0][
-                        :, KINDS.index("fault")
-                    ]
-                ),
-            ),
-        ),
+        _classifier_spec(
+            name,
+            data[name],
+            feats[name],
+            sessions[name],
+            check_x[name],
+            training_data_sha256=_hash(train, feats[name]),
+            explain=_explain(train.x[:, cols[name]], train.y),
+        )
+        for name in classifiers
+    ]
+    specs.append(
         _spec(
             ANOM,
-            anom_data,
+            data[ANOM],
             ModelKind.ANOMALY,
             anomaly_features,
             outputs=("score",),
@@ -236,26 +254,31 @@ def export_models(
             clear_at=a_raise - ANOM_HYST,
             alert_kind="pmu_anomaly",
             severity=Severity.WARNING,
-            training_data_sha256=data_sha[ANOM],
-            explain=explain[ANOM],
+            training_data_sha256=_hash(train, anomaly_features),
+            explain=_explain(train.x[:, cols[ANOM]], train.y),
             self_check=SelfCheck(
                 tuple(tuple(float(v) for v in r) for r in check_x[ANOM]),
                 tuple(
                     float(v) for v in sessions[ANOM].run(["score"], {"X": check_x[ANOM]})[0][:, 0]
                 ),
             ),
-        ),
-    ]
+        )
+    )
     md: Path = args.models_dir
     md.mkdir(parents=True, exist_ok=True)
-    (md / f"{CLF}.onnx").write_bytes(clf_data)
-    (md / f"{ANOM}.onnx").write_bytes(anom_data)
+    for name, blob in data.items():
+        (md / f"{name}.onnx").write_bytes(blob)
     merge_manifest(md, specs)
     fixed = {k: x[:: max(1, len(x) // 400)] for k, x in x_check.items()}
-    x_clf, x_anom = fixed[CLF], fixed[ANOM]
-    np.savez_compressed(
-        md / f"{CLF}.parity.npz", x=x_clf, proba=clf.predict_proba(x_clf), label=clf.predict(x_clf)
-    )
+    for name in classifiers:
+        x = fixed[name]
+        np.savez_compressed(
+            md / f"{name}.parity.npz",
+            x=x,
+            proba=gated[name].predict_proba(x),
+            label=gated[name].predict(x),
+        )
+    x_anom = fixed[ANOM]
     np.savez_compressed(md / f"{ANOM}.parity.npz", x=x_anom, score=-iforest.score_samples(x_anom))
     for spec in specs:
         load_model(md, spec.name)  # the service's own checks, end to end
@@ -263,15 +286,15 @@ def export_models(
         "held-out buses": _evaluate(test_bus, cols, sessions, th),
         "held-out grid (kundur)": _evaluate(grid, cols, sessions, th),
     }
-    facts = {}
-    for spec in specs:
-        facts[spec.name] = write_card(
+    return {
+        spec.name: write_card(
             md / "cards" / f"{spec.name}.md",
             spec,
-            results,
+            {title: res[spec.name] for title, res in results.items()},
             train=train,
             gap=gaps[spec.name],
             latency=lat,
             th=th[spec.name],
         )
-    return facts
+        for spec in specs
+    }

@@ -1,12 +1,13 @@
 """The shipped fault alert at another window hop: detection delay, false alarms, misfires.
 
-The service cuts a window every ``[windows] hop`` frames (3 by default), so a fault is
-first scored 0-2 frames after its first frame and, if that window does not raise, 3-5
+The service cuts a window every ``[windows] hop`` frames (2 by default), so a fault is
+first scored 0-1 frames after its first frame and, if that window does not raise, 2-3
 frames after it. This cuts the evaluation sets of ``train_events.py`` (the held-out
 buses' test runs and normal runs, and all of kundur) at ``--hop`` with the pipeline's
 own windowing and features, scores them with ``models/pmu_event.onnx`` and prints the
 numbers of the model card's alarm lines: detection delay, false alarms per PMU-day on
-normal runs, and runs of other kinds that raised it. ``--hop 3`` reproduces the card.
+normal runs, and runs of other kinds that raised it. ``--hop 2`` (``EVAL_HOP``, the
+service's default) reproduces the card.
 
 Usage: ``python tools/event_hop.py --hop 1 [--raise-at 0.5 0.6] [--data data/scenarios]``
 """
@@ -32,26 +33,7 @@ from scenarios.dataset import WindowSet, shard_windows  # noqa: E402
 from scenarios.generate import HELDOUT_CASE  # noqa: E402
 from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E402
 from scenarios.spec import KINDS  # noqa: E402
-from train_events import COLS, is_test_scenario, pick_heldout, shard_paths  # noqa: E402
-
-
-def _heldout_rows(paths: list[Path]) -> dict[Path, pl.Expr]:
-    """Per shard of a training case, the rows of the held-out-bus evaluation set (as
-    ``train_events``: test event runs and every normal run, at held-out buses)."""
-    buses: dict[str, set[int]] = {}
-    for path in paths:
-        df = pl.read_parquet(path, columns=["case", "bus"]).unique()
-        for case, bus in df.iter_rows():
-            buses.setdefault(case, set()).add(int(bus))
-    held = {c: pick_heldout(c, np.array(sorted(b))).tolist() for c, b in buses.items()}
-    out: dict[Path, pl.Expr] = {}
-    for path in paths:
-        head = pl.read_parquet(path, columns=["scenario", "case", "kind"]).unique()
-        test = [s for s, _, k in head.iter_rows() if k == "normal" or is_test_scenario(s)]
-        if test:
-            case = head["case"][0]
-            out[path] = pl.col("scenario").is_in(test) & pl.col("bus").is_in(held[case])
-    return out
+from train_events import COLS, EVAL_HOP, heldout_rows, shard_paths  # noqa: E402
 
 
 def _windows(rows: Mapping[Path, pl.Expr | None], hop: int, collapsed: set[str]) -> WindowSet:
@@ -82,7 +64,7 @@ def _report(name: str, ws: WindowSet, session: ort.InferenceSession, levels: lis
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hop", type=int, default=1)
+    ap.add_argument("--hop", type=int, default=EVAL_HOP)
     ap.add_argument("--raise-at", type=float, nargs="+", default=[CLF_RAISE])
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "scenarios")
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
@@ -94,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     opts.intra_op_num_threads = 1
     session = ort.InferenceSession(str(args.models_dir / "pmu_event.onnx"), opts)
     print(f"hop {args.hop}, clear at {CLF_CLEAR}", flush=True)
-    held = _heldout_rows(train_paths)
+    held = heldout_rows(train_paths)
     _report("held-out buses", _windows(held, args.hop, collapsed), session, args.raise_at)
     grid: dict[Path, pl.Expr | None] = dict.fromkeys(grid_paths)
     _report(f"held-out grid ({HELDOUT_CASE})", _windows(grid, args.hop, collapsed), session,

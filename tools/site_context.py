@@ -1,19 +1,10 @@
-"""Site context of PMU windows: what the other PMUs of the same run saw at the same moment.
+"""Site context of PMU windows for leave-one-grid-out validation (``tools/event_logo.py``).
 
-A probe for leave-one-grid-out validation (``rf-12-ctx`` in ``tools/event_logo.py``), not
-yet in the service (docs/scenarios.md, "Several PMUs at once"): each window gets six
-columns computed over the windows of all PMUs of its run that end on the same frame (the
-windows are aligned on event time, so a site's PMUs share their window ends):
-
-- ``site_v_rel_min_min``: the deepest relative voltage of any PMU;
-- ``site_v_rel_min_median``, ``site_freq_rel_min_median``, ``site_freq_rel_max_median``,
-  ``site_v_range_median``: the site's typical voltage sag, frequency dip and rise and
-  voltage span;
-- ``v_sag_share``: this PMU's sag as a share of the deepest (1 at the PMU nearest a fault,
-  about the same at every PMU for a trip).
-
-``pmus`` keeps a random subset of each run's PMUs as the site (a box sees a few PMUs, not
-a whole grid); the windows of the other PMUs get the subset's context.
+The context itself is the service's (``edgepipe.pipeline.site.site_context``, the same
+six columns); this adds what a probe needs: the windows of all PMUs of a run that end on
+the same frame form one moment, and ``pmus`` keeps a random subset of each run's PMUs
+as the site (a box sees a few PMUs, not a whole grid), the windows of the other PMUs
+getting the subset's context.
 """
 
 from __future__ import annotations
@@ -25,16 +16,10 @@ import numpy.typing as npt
 import polars as pl
 
 from edgepipe.pipeline.features import FEATURE_INDEX
+from edgepipe.pipeline.site import CONTEXT_NAMES, MIN_SAG
+from edgepipe.pipeline.site import site_context as service_context
 
-CONTEXT_NAMES = (
-    "site_v_rel_min_min",
-    "site_v_rel_min_median",
-    "site_freq_rel_min_median",
-    "site_freq_rel_max_median",
-    "site_v_range_median",
-    "v_sag_share",
-)
-_MIN_SAG = 1e-3  # the deepest sag below which the share is taken against this instead
+__all__ = ["CONTEXT_NAMES", "site_context"]
 
 
 def site_context(
@@ -49,6 +34,10 @@ def site_context(
     """``(n, len(CONTEXT_NAMES))`` for feature rows ``x`` (columns of ``FEATURE_NAMES``)
     of the windows of stream ``stream`` of run ``run`` ending on frame ``end``. A window
     whose moment no site PMU reported gets NaN."""
+    if pmus is None:  # every PMU is the site: exactly what the service computes
+        _, runs = np.unique(run, return_inverse=True)
+        keys = runs.reshape(-1).astype(np.int64) * (1 << 32) + end.astype(np.int64)
+        return service_context(x, keys).astype(np.float32)
     df = pl.DataFrame(
         {
             "run": run,
@@ -74,7 +63,7 @@ def site_context(
         vr_med=pl.col("vr").median(),
     )
     j = df.join(agg, on=["run", "end"], how="left", maintain_order="left")
-    deepest = np.maximum(1 - j["vmin_min"].to_numpy(), _MIN_SAG)
+    deepest = np.maximum(1 - j["vmin_min"].to_numpy(), MIN_SAG)
     share = (1 - j["vmin"].to_numpy()) / deepest
     cols = [j[c].to_numpy() for c in ("vmin_min", "vmin_med", "fmin_med", "fmax_med", "vr_med")]
     return np.column_stack([*cols, share]).astype(np.float32)

@@ -10,6 +10,10 @@ and ``pmu_features``. Splits, never scattering one scenario run across train and
   false-alarm rate needs 24+ PMU-hours, and no window of those buses is trained on);
 - the whole kundur case is never seen in training: *held-out grid*.
 
+Training windows are cut every ``TRAIN_HOP`` frames; the evaluation sets every
+``EVAL_HOP``, the service's default ``[windows] hop``, so that the cards' detection delays
+are those a site with the default configuration sees.
+
 Writes ``models/pmu_event.onnx`` and ``models/pmu_anomaly.onnx``, merges their entries
 into ``models/manifest.json``, parity files for the tests and the model cards.
 
@@ -26,11 +30,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
-from event_export import export_models  # noqa: E402
+from event_export import CLF, SITE, export_models  # noqa: E402
 from scenarios.dataset import IGNORE, WindowSet, shard_windows  # noqa: E402
 from scenarios.generate import HELDOUT_CASE, TRAIN_CASES  # noqa: E402
 from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E402
@@ -38,6 +43,8 @@ from sklearn.ensemble import IsolationForest, RandomForestClassifier  # noqa: E4
 
 from edgepipe.pipeline.event_shape import SHAPE_NAMES  # noqa: E402
 from edgepipe.pipeline.features import FEATURE_NAMES  # noqa: E402
+from edgepipe.pipeline.site import CONTEXT_NAMES, SITE_FEATURE_NAMES, site_context  # noqa: E402
+from edgepipe.pipeline.windows import WindowConfig  # noqa: E402
 
 # Topology-independent features only: relative to the pre-event state or scaled by the
 # per-unit base; voltage, frequency and angle, which every PMU reports (the ANDES
@@ -76,12 +83,20 @@ MODEL_FEATURES = (
     "v_rebound_rel",
 )
 COLS = [FEATURE_NAMES.index(f) for f in MODEL_FEATURES]
+# The site model (pmu_event_site): the same 12 and the site context, chosen by
+# leave-one-grid-out validation (``rf-12-gridbal-ctx`` in tools/event_logo.py: fault alert
+# F1 0.968 / macro-F1 0.816 over the four folds, against 0.950 / 0.759 without context).
+SITE_FEATURES = MODEL_FEATURES + CONTEXT_NAMES
+SITE_COLS = [SITE_FEATURE_NAMES.index(f) for f in SITE_FEATURES]
 # The anomaly detector keeps the 13 relative features: with the shape columns too, an
 # IsolationForest's random splits spend themselves on dimensions in which normal windows
 # spread (the location of the largest noise step), and detection came later.
 ANOMALY_FEATURES = tuple(f for f in ALL_FEATURES if f not in SHAPE_NAMES)
 ANOMALY_COLS = [FEATURE_NAMES.index(f) for f in ANOMALY_FEATURES]
 HELDOUT_BUS_FRACTION = 0.25
+# Neighbouring windows add little to training; hop 3 keeps it to ~5 million windows.
+TRAIN_HOP = 3
+EVAL_HOP = WindowConfig().hop
 TEST_EVERY = 4
 MAX_NORMAL_TRAIN = 100_000
 
@@ -92,11 +107,14 @@ def is_test_scenario(sid: str) -> bool:
     return seed % TEST_EVERY == TEST_EVERY - 1
 
 
-def _stamp(paths: list[Path]) -> str:
-    """What a window cache depends on: the windowing and feature code, the shards and the
-    model features (a window with a NaN in one of them is dropped)."""
-    h = hashlib.sha256(repr(MODEL_FEATURES).encode())
-    code = sorted((ROOT / "edgepipe" / "pipeline").glob("*.py"))
+def _stamp(paths: list[Path], hop: int) -> str:
+    """What a window cache depends on: the windowing and feature code, the hop, the
+    shards, the split (which rows an evaluation set takes) and the model features (a
+    window with a NaN in one of them is dropped)."""
+    split = (HELDOUT_BUS_FRACTION, TEST_EVERY)
+    h = hashlib.sha256(repr((MODEL_FEATURES, hop, split)).encode())
+    # site.py is applied after the cache (``with_context``), never stored in it
+    code = sorted(f for f in (ROOT / "edgepipe" / "pipeline").glob("*.py") if f.name != "site.py")
     for f in [*code, ROOT / "tools" / "scenarios" / "dataset.py"]:
         h.update(f.read_bytes())
     for f in paths:
@@ -104,17 +122,25 @@ def _stamp(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
-def load(paths: list[Path], cache: Path | None = None) -> WindowSet:
-    """Windows of ``paths``; ``cache`` (a .npz) skips the windowing when re-running. A cache
+def load(
+    paths: list[Path],
+    cache: Path | None = None,
+    *,
+    hop: int = TRAIN_HOP,
+    rows: dict[Path, pl.Expr] | None = None,
+) -> WindowSet:
+    """Windows of ``paths`` cut every ``hop`` frames (of the ``rows`` of each path that has
+    an entry, when given); ``cache`` (a .npz) skips the windowing when re-running. A cache
     cut by other code, from other shards or for other model features is recomputed (a
     stale one once left out 777 windows the service scores)."""
-    stamp = _stamp(paths)
+    stamp = _stamp(paths, hop)
     if cache is not None and cache.exists():
         with np.load(cache) as z:
             if "stamp" in z and str(z["stamp"]) == stamp:
                 return WindowSet(*(z[f] for f in WindowSet.__slots__))
         print(f"{cache}: cut by other code, shards or features, recomputing", flush=True)
-    ws = WindowSet.concat([shard_windows(p) for p in paths])
+    wanted = {p: None for p in paths} if rows is None else rows
+    ws = WindowSet.concat([shard_windows(p, hop=hop, rows=r) for p, r in wanted.items()])
     ws = ws.take(np.isfinite(ws.x[:, COLS]).all(axis=1))  # NaN windows are never scored
     if cache is not None:
         fields = {f: getattr(ws, f) for f in WindowSet.__slots__}
@@ -134,6 +160,53 @@ def heldout_buses(ws: WindowSet) -> np.ndarray:
         pick = pick_heldout(str(case), np.unique(ws.bus[ws.case == case]))
         held |= (ws.case == case) & np.isin(ws.bus, pick)
     return held
+
+
+def heldout_bus_sets(paths: list[Path]) -> dict[str, list[int]]:
+    """Per training case, its held-out buses (``heldout_buses``' split, from the shards)."""
+    buses: dict[str, set[int]] = {}
+    for path in paths:
+        df = pl.read_parquet(path, columns=["case", "bus"]).unique()
+        for case, bus in df.iter_rows():
+            buses.setdefault(case, set()).add(int(bus))
+    return {c: pick_heldout(c, np.array(sorted(b))).tolist() for c, b in buses.items()}
+
+
+def test_run_rows(
+    paths: list[Path], buses: dict[str, list[int]] | None = None
+) -> dict[Path, pl.Expr]:
+    """Per shard of a training case, the rows of its test event runs and of every normal
+    run (at ``buses`` per case, or at every bus)."""
+    out: dict[Path, pl.Expr] = {}
+    for path in paths:
+        head = pl.read_parquet(path, columns=["scenario", "case", "kind"]).unique()
+        test = [s for s, _, k in head.iter_rows() if k == "normal" or is_test_scenario(s)]
+        if test:
+            rows = pl.col("scenario").is_in(test)
+            if buses is not None:
+                rows &= pl.col("bus").is_in(buses[head["case"][0]])
+            out[path] = rows
+    return out
+
+
+def heldout_rows(paths: list[Path]) -> dict[Path, pl.Expr]:
+    """Per shard of a training case, the rows of the held-out-bus evaluation set: test
+    event runs and every normal run, at the held-out buses."""
+    return test_run_rows(paths, heldout_bus_sets(paths))
+
+
+def run_moments(ws: WindowSet) -> np.ndarray:
+    """One integer per (scenario run, window end): the windows a site scores together."""
+    _, run = np.unique(ws.scenario, return_inverse=True)
+    return run.reshape(-1).astype(np.int64) * (1 << 32) + ws.end_frame
+
+
+def with_context(ws: WindowSet) -> WindowSet:
+    """``ws`` with the site context columns after its own (``SITE_FEATURE_NAMES``), every
+    PMU of a run being the site: the service's ``site_context``, keyed by run and end."""
+    ctx = site_context(ws.x, run_moments(ws)).astype(np.float32)
+    fields = {f: getattr(ws, f) for f in WindowSet.__slots__}
+    return WindowSet(**(fields | {"x": np.hstack((ws.x, ctx))}))
 
 
 def grid_weights(case: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -188,7 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
     ap.add_argument("--cache", type=Path, help="directory for window caches (re-runs)")
     args = ap.parse_args(argv)
-    cache = {k: args.cache / f"{k}.npz" if args.cache else None for k in ("train", "grid")}
+    cache = {
+        k: args.cache / f"{k}.npz" if args.cache else None for k in ("train", "test_runs", "grid")
+    }
+    if args.cache:
+        args.cache.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     train_paths, grid_paths = shard_paths(args.data)
     collapsed = collapsed_scenarios(train_paths + grid_paths)
@@ -196,29 +273,40 @@ def main(argv: list[str] | None = None) -> int:
     ws = apply_label_rules(load(train_paths, cache["train"]), collapsed)
     test_scn = np.array([is_test_scenario(s) for s in ws.scenario])
     held = heldout_buses(ws)
-    train = ws.take(~held & ~test_scn & (ws.y != IGNORE))
-    test_bus = ws.take(held & (test_scn | (ws.kind == 0)))
     print(f"loaded {len(ws.y)} windows in {time.monotonic() - t0:.0f} s", flush=True)
+    # The training buses of the training runs are the site of each training window.
+    train = with_context(ws.take(~held & ~test_scn))
+    train = train.take(train.y != IGNORE)
+    del ws
 
     rng = np.random.default_rng(0)
     normal = np.flatnonzero(train.y == 0)
     keep = np.concatenate(
         [np.flatnonzero(train.y != 0), rng.permutation(normal)[:MAX_NORMAL_TRAIN]]
     )
-    xc, yc = train.x[keep][:, COLS], train.y[keep]
-    clf = fit_classifier(xc, yc, train.case[keep])
+    yc, case = train.y[keep], train.case[keep]
+    clf = fit_classifier(train.x[keep][:, COLS], yc, case)
+    site_clf = fit_classifier(train.x[keep][:, SITE_COLS], yc, case)
     iforest = fit_anomaly(train.x[normal][:, ANOMALY_COLS])
     print(f"trained in {time.monotonic() - t0:.0f} s", flush=True)
-    del ws
-    grid = apply_label_rules(load(grid_paths, cache["grid"]), collapsed)
+    # Test runs with every bus (the site), then the held-out buses' windows.
+    runs = load(train_paths, cache["test_runs"], hop=EVAL_HOP, rows=test_run_rows(train_paths))
+    runs = with_context(apply_label_rules(runs, collapsed))
+    at_held = np.zeros(len(runs.y), dtype=bool)
+    for c, buses in heldout_bus_sets(train_paths).items():
+        at_held |= (runs.case == c) & np.isin(runs.bus, buses)
+    test_bus = runs.take(at_held)
+    del runs
+    grid = load(grid_paths, cache["grid"], hop=EVAL_HOP)
+    grid = with_context(apply_label_rules(grid, collapsed))
+    print(f"evaluation sets cut at hop {EVAL_HOP} in {time.monotonic() - t0:.0f} s", flush=True)
     facts = export_models(
-        clf,
+        {CLF: (clf, MODEL_FEATURES), SITE: (site_clf, SITE_FEATURES)},
         iforest,
         train=train,
         test_bus=test_bus,
         grid=grid,
         args=args,
-        features=MODEL_FEATURES,
         anomaly_features=ANOMALY_FEATURES,
     )
     for name, lines in facts.items():

@@ -91,6 +91,16 @@ class ServiceCollector:
             "Age of the oldest window waiting for evaluation",
             value=self._service.pipeline.stalled_for(),
         )
+        yield GaugeMetricFamily(
+            "edgepipe_site_held_windows",
+            "PMU windows waiting for the site's other PMUs (a model reads site context)",
+            value=self._service.pipeline.site_held,
+        )
+        yield CounterMetricFamily(
+            "edgepipe_site_released_late",
+            "Moments scored without a PMU that had not delivered them within site_hold_ms",
+            value=self._service.pipeline.site_released_late,
+        )
 
     def _stages(self) -> Metric:
         timings = self._service.pipeline.router.timings

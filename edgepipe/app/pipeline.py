@@ -9,8 +9,11 @@ A flush hands the alert engine its scores in event-time order (window end, strea
 detector; ``AlertEngine.process_flush``), not detector by detector and stream by
 stream: two streams of one asset share its alert keys, and a live read (a few frames of
 every PMU of a PDC) and a replay tick (a second or more of every stream) must lead the
-engine through the same sequence. No reorder buffer waits for late streams: the live
-path processes what one loop turn brought, as it always did. Status alerts (QUIET,
+engine through the same sequence. No reorder buffer waits for late streams, with one
+exception: while a model reads site context (``edgepipe/pipeline/site.py``), each PMU
+window waits in a ``SiteHold`` until every PMU of the site has delivered that moment (at
+most ``[windows] site_hold_ms`` of event time), so that the moment is scored whole, live
+and in replay alike. Status alerts (QUIET,
 RESUMED) go out with the next flush, merged by time among the window alerts, so the
 output order, too, is the same for any tick.
 """
@@ -31,7 +34,7 @@ import numpy as np
 import structlog
 
 from edgepipe.app.config import AppConfig
-from edgepipe.app.routing import Router
+from edgepipe.app.routing import ROUTE_OF_KIND, Router, needs_site_context
 from edgepipe.core import (
     Alert,
     SampleBatch,
@@ -40,9 +43,10 @@ from edgepipe.core import (
     StreamInfo,
     Window,
 )
+from edgepipe.core.errors import ModelError
 from edgepipe.core.source import Sink
 from edgepipe.inference import ModelStore, OnnxDetector
-from edgepipe.pipeline import AlertEngine, Detector, WindowStage, build_rules
+from edgepipe.pipeline import AlertEngine, Detector, SiteHold, WindowStage, build_rules
 
 log = structlog.get_logger("edgepipe.pipeline")
 
@@ -66,6 +70,14 @@ def build_detectors(config: AppConfig) -> tuple[list[Detector], list[ModelStore]
     """
     detectors: list[Detector] = build_rules(config.rules)
     stores = [ModelStore(config.models.path, name) for name in config.models.enabled]
+    by_kind: dict[str, str] = {}
+    for s in stores:  # two models behind one alert key would raise and clear each other's
+        kind = s.current.spec.alert_kind
+        if kind in by_kind:
+            raise ModelError(
+                f"models.enabled: {by_kind[kind]} and {s.name} both raise {kind}; enable one"
+            )
+        by_kind[kind] = s.name
     limits = config.models.thresholds
     detectors.extend(OnnxDetector(s, thresholds=limits.get(s.name)) for s in stores)
     return detectors, stores
@@ -94,6 +106,9 @@ class Pipeline(Sink):
         self._pending_since = 0.0  # monotonic s of the oldest unevaluated window
         self._flush_handle: asyncio.Handle | None = None
         self.stats = PipelineStats()
+        # PMU windows wait here for the site's other PMUs while a model uses site context
+        self._site = _site_hold(config.windows.site_hold_ms)
+        self._site_on = needs_site_context(self._detectors)
 
     @property
     def engine(self) -> AlertEngine:
@@ -110,14 +125,17 @@ class Pipeline(Sink):
     def reconfigure(self, config: AppConfig, detectors: Sequence[Detector]) -> None:
         """Take a reloaded config: new detectors and alert settings at once; raised alerts
         keep their state. Only a change of ``[windows]`` restarts the rings."""
-        self.flush()
+        self.finish()
         self._detectors = list(detectors)
+        self._site_on = needs_site_context(self._detectors)
         self._engine.config = config.alerts
         self.router.configure(config.health)
         if config.windows != self._windows_config:
             self._windows = WindowStage(config.windows)
+            self._site = _site_hold(config.windows.site_hold_ms)
             for info in self._infos.values():
                 self._windows.on_stream(info)
+                self._join_site(info)
         self._windows_config = config.windows
 
     def stalled_for(self) -> float:
@@ -128,6 +146,7 @@ class Pipeline(Sink):
         self._assets[info.stream] = info.asset
         self._infos[info.stream] = info
         self._windows.on_stream(info)
+        self._join_site(info)
         log.info(
             "stream_configured",
             stream=info.stream,
@@ -145,11 +164,39 @@ class Pipeline(Sink):
         due = self._windows.on_batch(batch)
         if not due:
             return
+        self._note_late(batch, due)
+        if self._site_on and ROUTE_OF_KIND.get(due[0].info.kind) == "pmu":
+            for w in due:
+                self._site.add(w.info.stream, w.end_ns, w)
+            due = self._site.release()
+        self._take(due)
+
+    def _take(self, due: list[Window]) -> None:
+        if not due:
+            return
         if not self._pending:
             self._pending_since = time.monotonic()
         self._pending.extend(due)
-        self._note_late(batch, due)
         self._schedule_flush()
+
+    def _join_site(self, info: StreamInfo) -> None:
+        if ROUTE_OF_KIND.get(info.kind) == "pmu":
+            self._site.join(info.stream)
+
+    @property
+    def site_held(self) -> int:
+        """PMU windows waiting for the site's other PMUs (site context)."""
+        return self._site.held
+
+    @property
+    def site_released_late(self) -> int:
+        """Moments scored without a PMU that had not delivered them within the hold."""
+        return self._site.released_late
+
+    def finish(self) -> None:
+        """Evaluate everything, the windows held for site context too (stop, reload)."""
+        self._take(self._site.drain())
+        self.flush()
 
     def _note_late(self, batch: SampleBatch, due: list[Window]) -> None:
         """Windows of ``batch`` that ended on a frame that never arrived became due at a
@@ -177,6 +224,11 @@ class Pipeline(Sink):
             stream=status.stream,
             detail=status.detail,
         )
+        if status.kind in _BAD_STATUS and status.stream:
+            self._site.leave(status.stream)  # the site's other PMUs no longer wait for it
+            self._take(self._site.release())
+        elif status.stream in self._infos:
+            self._join_site(self._infos[status.stream])
         alerts = self._engine.stream_status(status, self._assets.get(status.stream, ""))
         if alerts:  # out with the flush, in event-time order among the window alerts
             self._held.extend(alerts)
@@ -192,6 +244,8 @@ class Pipeline(Sink):
             return
         windows, self._pending = self._pending, []
         late, self._late = self._late, {}
+        if self._site.held:  # the late times of windows still held stay for their flush
+            self._late = {k: late.pop(k) for k in list(late) if self._site.holds(*k)}
         self.stats.windows += len(windows)
         self.stats.evaluations += 1
         timings = self.router.timings
@@ -231,6 +285,14 @@ class Pipeline(Sink):
 
 
 _BAD_STATUS = frozenset({StatusKind.QUIET, StatusKind.DISCONNECTED})
+_NS_PER_MS = 1_000_000
+_SITE_STALE_NS = 1_000_000_000  # a PMU silent for 1 s of the site's data is not waited for
+
+
+def _site_hold(hold_ms: int) -> SiteHold[Window]:
+    return SiteHold(hold_ns=hold_ms * _NS_PER_MS, stale_ns=_SITE_STALE_NS)
+
+
 # The order of a flush's alerts: ``process_flush`` emits by window end; a status alert's
 # window ends at the status's time.
 _ALERT_TIME = attrgetter("window_end_ns")

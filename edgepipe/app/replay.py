@@ -128,7 +128,7 @@ async def replay_capture(
         pipeline.on_status(ev.status)
     await asyncio.sleep(0)
     if isinstance(pipeline, Pipeline):
-        pipeline.flush()
+        pipeline.finish()
     return result
 
 

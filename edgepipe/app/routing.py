@@ -16,7 +16,7 @@ transformer limits (``HealthConfig``), re-taken on reload by ``configure``.
 
 from __future__ import annotations
 
-__all__ = ["HEALTH_MODEL", "ROUTE_OF_KIND", "Router"]
+__all__ = ["HEALTH_MODEL", "ROUTE_OF_KIND", "Router", "needs_site_context"]
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -30,7 +30,7 @@ from edgepipe.app.timings import StageTimings
 from edgepipe.core import Score, ScoreBatch, Window
 from edgepipe.inference import ModelStore, OnnxDetector
 from edgepipe.inference.manifest import read_manifest
-from edgepipe.pipeline import Detector, pmu_features
+from edgepipe.pipeline import Detector, pmu_features, pmu_site_features
 from edgepipe.pipeline.detectors import BatchDetector
 from edgepipe.pipeline.health import (
     TRANSFORMER_FEATURES,
@@ -54,6 +54,11 @@ ROUTE_OF_KIND: dict[str, str] = {"": "pmu", "pmu": "pmu", "transformer": "transf
 HealthCallback = Callable[[str, Mapping[str, Any]], None]
 Features = Callable[[Sequence[Window]], np.ndarray]
 _NS = 1_000_000_000
+
+
+def needs_site_context(detectors: Sequence[Detector]) -> bool:
+    """Whether a PMU detector's current model reads site context columns."""
+    return any(isinstance(d, OnnxDetector) and d.uses_site_context for d in detectors)
 
 
 class Router:
@@ -108,7 +113,7 @@ class Router:
             feats: Features
             dets: Sequence[Detector]
             if route == "pmu":
-                feats, dets = pmu_features, pmu
+                feats, dets = (pmu_site_features if needs_site_context(pmu) else pmu_features), pmu
             elif route in self.routes:
                 feats, dets = self.routes[route]
             else:

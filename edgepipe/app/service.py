@@ -70,7 +70,7 @@ class Service:
         finally:
             # Sources send TURN_OFF as they are cancelled.
             await self.supervisor.stop()
-            self.pipeline.flush()
+            self.pipeline.finish()
             if recording is not None:
                 recording.cancel()  # closes the open segments
                 await asyncio.gather(recording, return_exceptions=True)

@@ -1,7 +1,7 @@
 """Load a model only after it proves it is the model the manifest describes.
 
 design.md "Models are data": the loader verifies the file's sha256, the feature spec
-against the pipeline's ``FEATURE_NAMES`` and the ONNX graph's input, opens an
+against the pipeline's ``SITE_FEATURE_NAMES`` and the ONNX graph's input, opens an
 onnxruntime session and re-scores the manifest's self-check rows. ``ModelStore`` keeps
 the last good model when a reload fails any of those checks.
 """
@@ -25,7 +25,7 @@ import structlog
 
 from edgepipe.core import ModelError
 from edgepipe.inference.manifest import ModelKind, ModelSpec, read_manifest
-from edgepipe.pipeline.features import FEATURE_NAMES
+from edgepipe.pipeline.site import SITE_FEATURE_NAMES
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -48,7 +48,7 @@ def _ort_errors(what: str) -> Iterator[None]:
 class LoadedModel:
     """A verified model: its spec, an open session and where its inputs come from.
 
-    ``columns[i]`` is the index in ``FEATURE_NAMES`` of the model's i-th input column, so
+    ``columns[i]`` is the index in ``SITE_FEATURE_NAMES`` of the model's i-th input column, so
     ``features[:, columns]`` turns the pipeline's feature matrix into the model's input.
     """
 
@@ -83,7 +83,7 @@ def _columns(spec: ModelSpec, known: Sequence[str]) -> npt.NDArray[np.intp]:
     if unknown:
         raise ModelError(
             f"model {spec.ref}: unknown feature(s) {', '.join(unknown)} "
-            "(not produced by the pipeline's FEATURE_NAMES)"
+            "(not produced by the pipeline's SITE_FEATURE_NAMES)"
         )
     return np.array([index[f] for f in spec.features], dtype=np.intp)
 
@@ -151,7 +151,7 @@ def _self_check(model: LoadedModel) -> None:
 
 
 def load_model(
-    models_dir: Path | str, name: str, *, known_features: Sequence[str] = FEATURE_NAMES
+    models_dir: Path | str, name: str, *, known_features: Sequence[str] = SITE_FEATURE_NAMES
 ) -> LoadedModel:
     """Read the manifest, verify model ``name`` completely and return it ready to run.
 
@@ -196,7 +196,7 @@ class ModelStore:
         models_dir: Path | str,
         name: str,
         *,
-        known_features: Sequence[str] = FEATURE_NAMES,
+        known_features: Sequence[str] = SITE_FEATURE_NAMES,
     ) -> None:
         self.models_dir = Path(models_dir)
         self.name = name

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from edgepipe.core import Score, ScoreBatch, Severity, Window
 from edgepipe.inference.loader import LoadedModel, ModelStore
 from edgepipe.pipeline.features import window_assets
+from edgepipe.pipeline.site import uses_site_context
 
 F64 = npt.NDArray[np.float64]
 
@@ -37,12 +38,13 @@ class OnnxDetector:
     unless ``thresholds`` (the site's ``[models.thresholds.<name>]``) replaces the former.
 
     ``features`` is the pipeline's matrix (one row per window, columns in
-    ``FEATURE_NAMES`` order); the model's columns are picked by name through the
-    manifest. A window with a NaN or infinite value in any feature the model uses is
-    **not scored** and gets no ``Score`` from this detector: the model never saw such
-    input in training and its output would be meaningless. Missing data is the
-    data-quality detector's job (design.md "Quality"); ``stats.skipped_nan`` counts
-    these windows. An alert already raised stays raised until a scored window clears it.
+    ``FEATURE_NAMES`` order, then ``CONTEXT_NAMES`` when the model uses site context);
+    the model's columns are picked by name through the manifest. A window with a NaN or
+    infinite value in any feature the model uses is **not scored** and gets no ``Score``
+    from this detector: the model never saw such input in training and its output would
+    be meaningless. Missing data is the data-quality detector's job (design.md
+    "Quality"); ``stats.skipped_nan`` counts these windows. An alert already raised
+    stays raised until a scored window clears it.
 
     Pass a ``ModelStore`` to follow its reloads: the current model is read on every call.
     """
@@ -77,6 +79,11 @@ class OnnxDetector:
     def model(self) -> LoadedModel:
         """The model the next ``evaluate`` will use."""
         return self._model()
+
+    @property
+    def uses_site_context(self) -> bool:
+        """Whether the current model reads site context columns (``pmu_site_features``)."""
+        return uses_site_context(self._model().spec.features)
 
     def evaluate(self, windows: Sequence[Window], features: np.ndarray) -> list[Score]:
         """One Score per window with finite model features, in the order of ``windows``."""

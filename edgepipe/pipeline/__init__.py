@@ -19,6 +19,14 @@ from edgepipe.pipeline.rules import (
     ThresholdRule,
     build_rules,
 )
+from edgepipe.pipeline.site import (
+    CONTEXT_NAMES,
+    SITE_FEATURE_NAMES,
+    SiteHold,
+    pmu_site_features,
+    site_context,
+    uses_site_context,
+)
 from edgepipe.pipeline.windows import WindowConfig, Windower, WindowStage, WindowStatistics
 
 __all__ = [
@@ -33,6 +41,12 @@ __all__ = [
     "FEATURE_NAMES",
     "pmu_features",
     "row_signals",
+    "CONTEXT_NAMES",
+    "SITE_FEATURE_NAMES",
+    "SiteHold",
+    "pmu_site_features",
+    "site_context",
+    "uses_site_context",
     "Detector",
     "evaluate_all",
     "DEFAULT_RULES",

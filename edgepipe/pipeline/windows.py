@@ -33,15 +33,23 @@ _NS = 1_000_000_000
 
 @dataclass(frozen=True, slots=True)
 class WindowConfig:
-    """``length`` and ``hop`` in rows (frames); ``capacity`` of the ring, 0 = 8 x length."""
+    """``length`` and ``hop`` in rows (frames); ``capacity`` of the ring, 0 = 8 x length.
+
+    Hop 2 is the default: the shipped fault model then raises within 4 frames of a
+    fault's start in 95 % of runs (5 at hop 3), and 50 PMUs at 60 frames/s still take
+    under a quarter of one core (docs/operations.md, docs/benchmarks.md)."""
 
     length: int = 30
-    hop: int = 3
+    hop: int = 2
     capacity: int = 0
+    # With a model that uses site context (edgepipe/pipeline/site.py): how long, in event
+    # time, a moment's windows wait for a PMU of the site that has not delivered it yet.
+    site_hold_ms: int = 100
 
     def __post_init__(self) -> None:
         check(self.length >= 2, "length", "must be >= 2")
         check(self.hop >= 1, "hop", "must be >= 1")
+        check(self.site_hold_ms >= 0, "site_hold_ms", "must be >= 0")
         check(
             self.capacity == 0 or self.capacity >= self.length,
             "capacity",

@@ -11,7 +11,7 @@ import pytest
 
 from edgepipe.app.config import AppConfig, parse_config
 from edgepipe.app.pipeline import build_detectors
-from edgepipe.core import ConfigError
+from edgepipe.core import ConfigError, ModelError
 from edgepipe.inference import OnnxDetector
 from edgepipe.pipeline.features import FEATURE_NAMES
 from edgepipe.pipeline.testing import conformance_windows
@@ -79,3 +79,8 @@ def test_a_lower_raise_makes_a_low_fault_probability_active() -> None:
     assert [s.active for s in after] == [True] * len(middling)
     assert after[0].evidence["thresholds"] == {"raise": 0.1, "clear": 0.05}
     assert before[0].evidence["thresholds"] == {"raise": 0.6, "clear": 0.3}
+
+
+def test_two_models_raising_the_same_alert_kind_are_refused_by_name() -> None:
+    with pytest.raises(ModelError, match=r"pmu_fault and pmu_event both raise pmu_fault"):
+        build_detectors(_config('[models]\nenabled = ["pmu_fault", "pmu_event"]\n'))

@@ -33,11 +33,12 @@ def test_a_cache_is_reused_for_the_same_shards_and_cut_again_for_others(
     assert "recomputing" in capsys.readouterr().out
 
 
-def test_the_stamp_follows_the_model_features(
+def test_the_stamp_follows_the_model_features_and_the_hop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shard = tmp_path / "s.parquet"
     shard.write_bytes(b"x")
-    before = train_events._stamp([shard])
+    before = train_events._stamp([shard], 3)
+    assert train_events._stamp([shard], 2) != before  # the evaluation sets' hop
     monkeypatch.setattr(train_events, "MODEL_FEATURES", train_events.ALL_FEATURES)
-    assert train_events._stamp([shard]) != before
+    assert train_events._stamp([shard], 3) != before
