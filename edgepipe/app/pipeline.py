@@ -166,9 +166,12 @@ class Pipeline(Sink):
             return
         self._note_late(batch, due)
         if self._site_on and ROUTE_OF_KIND.get(due[0].info.kind) == "pmu":
+            # Released by the flush, once per event-loop turn: after every PMU frame of a
+            # PDC read, or every stream's rows of a replay tick, have been added.
             for w in due:
                 self._site.add(w.info.stream, w.end_ns, w)
-            due = self._site.release()
+            self._schedule_flush()
+            return
         self._take(due)
 
     def _take(self, due: list[Window]) -> None:
@@ -226,7 +229,7 @@ class Pipeline(Sink):
         )
         if status.kind in _BAD_STATUS and status.stream:
             self._site.leave(status.stream)  # the site's other PMUs no longer wait for it
-            self._take(self._site.release())
+            self._schedule_flush()
         elif status.stream in self._infos:
             self._join_site(self._infos[status.stream])
         alerts = self._engine.stream_status(status, self._assets.get(status.stream, ""))
@@ -237,6 +240,13 @@ class Pipeline(Sink):
     def flush(self) -> None:
         """Evaluate every window that is due now, in one batch across streams."""
         self._flush_handle = None
+        # A reloaded model may start or stop reading site context (same name, new spec).
+        site_on = needs_site_context(self._detectors)
+        if site_on != self._site_on:
+            self._site_on = site_on
+            self._pending.extend(self._site.drain())
+        if self._site.held:
+            self._pending.extend(self._site.release())
         held, self._held = self._held, []
         held.sort(key=_ALERT_TIME)  # stable: statuses of one time in their arrival order
         if not self._pending:

@@ -52,6 +52,8 @@ class ReplayResult:
     batches: int = 0
     start_ns: int = 0
     end_ns: int = 0
+    # moments scored without a PMU later than [windows] site_hold_ms (site-context model)
+    site_released_late: int = 0
 
 
 def _clip(part: Part, lo: int | None, hi: int | None) -> Part | None:
@@ -129,6 +131,7 @@ async def replay_capture(
     await asyncio.sleep(0)
     if isinstance(pipeline, Pipeline):
         pipeline.finish()
+        result.site_released_late = pipeline.site_released_late
     return result
 
 
@@ -199,7 +202,13 @@ async def run_replay(
         if publisher is not None:
             await publisher.close()
     result.alerts = collected
-    log.info("replay_done", rows=result.rows, batches=result.batches, alerts=len(collected))
+    log.info(
+        "replay_done",
+        rows=result.rows,
+        batches=result.batches,
+        alerts=len(collected),
+        site_released_late=result.site_released_late,
+    )
     return result
 
 

@@ -130,18 +130,22 @@ class SiteHold(Generic[T]):
         self.stale_ns = stale_ns
         self._newest: dict[str, int | None] = {}
         self._joined_at: dict[str, int | None] = {}  # the site's newest end at join
+        self._gone: dict[str, int | None] = {}  # newest end of a stream that left
         self._top: int | None = None
         self._waiting: dict[int, list[tuple[str, T]]] = {}
         self.released_late = 0
 
     def join(self, stream: str) -> None:
+        """``stream`` is (again) one of the site's; a returning stream has delivered what
+        it delivered before it left, and is waited for from there on."""
         if stream not in self._newest:
-            self._newest[stream] = None
+            self._newest[stream] = self._gone.pop(stream, None)
             self._joined_at[stream] = self._top
 
     def leave(self, stream: str) -> None:
-        self._newest.pop(stream, None)
-        self._joined_at.pop(stream, None)
+        if stream in self._newest:
+            self._gone[stream] = self._newest.pop(stream)
+            self._joined_at.pop(stream, None)
 
     @property
     def held(self) -> int:

@@ -1,6 +1,6 @@
 """The committed event models: parity with scikit-learn, service checks, a real fault.
 
-``models/pmu_event.parity.npz`` / ``pmu_anomaly.parity.npz`` hold feature rows and
+``models/<name>.parity.npz`` (pmu_event, pmu_event_site, pmu_anomaly) hold feature rows and
 scikit-learn's answers, written by ``tools/train_events.py``; ``tests/data`` holds three
 PMUs of one ANDES kundur fault scenario (the grid case no model was trained on).
 """
@@ -29,15 +29,16 @@ from scenarios.dataset import IGNORE, T0_NS, pmu_windows, shard_windows  # noqa:
 from scenarios.spec import KINDS  # noqa: E402
 
 
-@pytest.mark.parametrize("name", ["pmu_event", "pmu_anomaly"])
+@pytest.mark.parametrize("name", ["pmu_event", "pmu_event_site", "pmu_anomaly"])
 def test_event_model_loads_with_every_check(name: str) -> None:
     model = load_model(MODELS, name)  # sha256, features, graph, self-check
     assert model.spec.features[0] == "v_rel_min"
 
 
-def test_event_classifier_matches_sklearn() -> None:
-    model = load_model(MODELS, "pmu_event")
-    with np.load(MODELS / "pmu_event.parity.npz") as z:
+@pytest.mark.parametrize("name", ["pmu_event", "pmu_event_site"])
+def test_event_classifier_matches_sklearn(name: str) -> None:
+    model = load_model(MODELS, name)
+    with np.load(MODELS / f"{name}.parity.npz") as z:
         x, proba, label = z["x"], z["proba"], z["label"]
     got_label, got_proba = model.session.run(["label", "probabilities"], {"X": x})
     assert np.array_equal(got_label, label)

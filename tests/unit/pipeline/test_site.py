@@ -97,3 +97,16 @@ def test_a_silent_or_departed_pmu_is_not_waited_for() -> None:
     hold.add("c", 433 * MS, "c433")
     assert hold.drain() == ["c433"]
     assert hold.held == 0
+
+
+def test_a_pmu_that_goes_quiet_and_resumes_is_waited_for_again_from_where_it_was() -> None:
+    hold: SiteHold[str] = SiteHold(hold_ns=100 * MS, stale_ns=1000 * MS)
+    for s in ("a", "b"):
+        hold.add(s, 0, f"{s}0")
+    hold.add("a", 33 * MS, "a33")
+    hold.leave("b")  # quiet
+    hold.join("b")  # resumed: it had delivered 0; later moments wait for it again
+    assert hold.release() == ["a0", "b0"]
+    hold.add("b", 33 * MS, "b33")
+    assert hold.release() == ["a33", "b33"]
+    assert hold.released_late == 0
