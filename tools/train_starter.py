@@ -137,8 +137,8 @@ def write_card(path: Path, facts: dict[str, str]) -> None:
     lines = [
         f"# Model card: {NAME} {VERSION}",
         "",
-        "Fault-vs-normal classifier for PMU windows (30 frames at 60 frames/s, hop 3: the",
-        "pipeline's default `WindowConfig`). Written by `tools/train_starter.py`; do not edit.",
+        "Fault-vs-normal classifier for PMU windows (30 frames at 60 frames/s, cut every 3",
+        "frames). Written by `tools/train_starter.py`; do not edit.",
         "",
         "## Intended use",
         "Flag a window that holds a fault-induced voltage sag, as a second opinion beside the",
