@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 from starter_data import random_scenario, scenario_windows  # noqa: E402
 
 from edgepipe.inference import OnnxDetector, load_model  # noqa: E402
-from edgepipe.pipeline.site import pmu_site_features  # noqa: E402
+from edgepipe.pipeline.site import SiteFeatures  # noqa: E402
 
 BUDGET_US = 50.0  # per window at batch 1 (inference task brief)
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     windows = scenario_windows(random_scenario(0)).windows
     while len(windows) < 50:
         windows = windows + windows
-    feats = pmu_site_features(windows)  # the window's own features and its site context
+    feats = SiteFeatures(keep_ns=0)(windows)  # the window's own features and site context
     worst = 0.0
     for name in args.model:
         model = load_model(args.models_dir, name)

@@ -107,15 +107,21 @@ def is_test_scenario(sid: str) -> bool:
     return seed % TEST_EVERY == TEST_EVERY - 1
 
 
+# What windows and their features are cut by (the site context is applied after the cache,
+# by ``with_context``, and never stored in it).
+WINDOW_CODE = [
+    ROOT / "edgepipe" / "pipeline" / f
+    for f in ("ring.py", "windows.py", "_layout.py", "_rows.py", "features.py", "event_shape.py")
+] + [ROOT / "edgepipe" / "core" / "records.py"]
+
+
 def _stamp(paths: list[Path], hop: int) -> str:
     """What a window cache depends on: the windowing and feature code, the hop, the
     shards, the split (which rows an evaluation set takes) and the model features (a
     window with a NaN in one of them is dropped)."""
     split = (HELDOUT_BUS_FRACTION, TEST_EVERY)
     h = hashlib.sha256(repr((MODEL_FEATURES, hop, split)).encode())
-    # site.py is applied after the cache (``with_context``), never stored in it
-    code = sorted(f for f in (ROOT / "edgepipe" / "pipeline").glob("*.py") if f.name != "site.py")
-    for f in [*code, ROOT / "tools" / "scenarios" / "dataset.py"]:
+    for f in [*WINDOW_CODE, ROOT / "tools" / "scenarios" / "dataset.py"]:
         h.update(f.read_bytes())
     for f in paths:
         h.update(f"{f.name} {f.stat().st_size}".encode())
@@ -154,16 +160,17 @@ def pick_heldout(case: str, buses: np.ndarray) -> np.ndarray:
     return rng.choice(buses, max(1, round(len(buses) * HELDOUT_BUS_FRACTION)), replace=False)
 
 
-def heldout_buses(ws: WindowSet) -> np.ndarray:
-    held = np.zeros(len(ws.y), dtype=bool)
-    for case in np.unique(ws.case):
-        pick = pick_heldout(str(case), np.unique(ws.bus[ws.case == case]))
-        held |= (ws.case == case) & np.isin(ws.bus, pick)
-    return held
+def at_buses(ws: WindowSet, buses: dict[str, list[int]]) -> np.ndarray:
+    """Rows of ``ws`` at ``buses`` of their case (``heldout_bus_sets``)."""
+    mask = np.zeros(len(ws.y), dtype=bool)
+    for case, picked in buses.items():
+        mask |= (ws.case == case) & np.isin(ws.bus, picked)
+    return mask
 
 
 def heldout_bus_sets(paths: list[Path]) -> dict[str, list[int]]:
-    """Per training case, its held-out buses (``heldout_buses``' split, from the shards)."""
+    """Per training case, its held-out buses, drawn from every bus of its shards (so that
+    no filter on windows can move the draw)."""
     buses: dict[str, set[int]] = {}
     for path in paths:
         df = pl.read_parquet(path, columns=["case", "bus"]).unique()
@@ -272,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(collapsed)} collapsed runs left out: {sorted(collapsed)}", flush=True)
     ws = apply_label_rules(load(train_paths, cache["train"]), collapsed)
     test_scn = np.array([is_test_scenario(s) for s in ws.scenario])
-    held = heldout_buses(ws)
+    held_sets = heldout_bus_sets(train_paths)
+    held = at_buses(ws, held_sets)
     print(f"loaded {len(ws.y)} windows in {time.monotonic() - t0:.0f} s", flush=True)
     # The training buses of the training runs are the site of each training window.
     train = with_context(ws.take(~held & ~test_scn))
@@ -292,10 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     # Test runs with every bus (the site), then the held-out buses' windows.
     runs = load(train_paths, cache["test_runs"], hop=EVAL_HOP, rows=test_run_rows(train_paths))
     runs = with_context(apply_label_rules(runs, collapsed))
-    at_held = np.zeros(len(runs.y), dtype=bool)
-    for c, buses in heldout_bus_sets(train_paths).items():
-        at_held |= (runs.case == c) & np.isin(runs.bus, buses)
-    test_bus = runs.take(at_held)
+    test_bus = runs.take(at_buses(runs, held_sets))
     del runs
     grid = load(grid_paths, cache["grid"], hop=EVAL_HOP)
     grid = with_context(apply_label_rules(grid, collapsed))

@@ -46,7 +46,15 @@ from edgepipe.core import (
 from edgepipe.core.errors import ModelError
 from edgepipe.core.source import Sink
 from edgepipe.inference import ModelStore, OnnxDetector
-from edgepipe.pipeline import AlertEngine, Detector, SiteHold, WindowStage, build_rules
+from edgepipe.pipeline import (
+    AlertEngine,
+    Detector,
+    SiteFeatures,
+    SiteHold,
+    WindowStage,
+    build_rules,
+    moment_ns,
+)
 
 log = structlog.get_logger("edgepipe.pipeline")
 
@@ -107,7 +115,7 @@ class Pipeline(Sink):
         self._flush_handle: asyncio.Handle | None = None
         self.stats = PipelineStats()
         # PMU windows wait here for the site's other PMUs while a model uses site context
-        self._site = _site_hold(config.windows.site_hold_ms)
+        self._site = self._new_site(config.windows.site_hold_ms)
         self._site_on = needs_site_context(self._detectors)
 
     @property
@@ -125,18 +133,20 @@ class Pipeline(Sink):
     def reconfigure(self, config: AppConfig, detectors: Sequence[Detector]) -> None:
         """Take a reloaded config: new detectors and alert settings at once; raised alerts
         keep their state. Only a change of ``[windows]`` restarts the rings."""
-        self.finish()
-        self._detectors = list(detectors)
-        self._site_on = needs_site_context(self._detectors)
+        windows_changed = config.windows != self._windows_config
+        if windows_changed:  # new rings and hold: what the hold has now goes out first
+            self._take(self._site.drain())
+        self.flush()
+        self._detectors = list(detectors)  # a change of context use: at the next flush
         self._engine.config = config.alerts
         self.router.configure(config.health)
-        if config.windows != self._windows_config:
+        self._windows_config = config.windows
+        if windows_changed:
             self._windows = WindowStage(config.windows)
-            self._site = _site_hold(config.windows.site_hold_ms)
+            self._site = self._new_site(config.windows.site_hold_ms)
             for info in self._infos.values():
                 self._windows.on_stream(info)
                 self._join_site(info)
-        self._windows_config = config.windows
 
     def stalled_for(self) -> float:
         """Seconds the oldest due window has waited for evaluation (0 when none waits)."""
@@ -169,7 +179,7 @@ class Pipeline(Sink):
             # Released by the flush, once per event-loop turn: after every PMU frame of a
             # PDC read, or every stream's rows of a replay tick, have been added.
             for w in due:
-                self._site.add(w.info.stream, w.end_ns, w)
+                self._site.add(w.info.stream, moment_ns(w.end_ns, w.info.rate_hz), w)
             self._schedule_flush()
             return
         self._take(due)
@@ -181,6 +191,17 @@ class Pipeline(Sink):
             self._pending_since = time.monotonic()
         self._pending.extend(due)
         self._schedule_flush()
+
+    def _new_site(self, hold_ms: int) -> SiteHold[Window]:
+        """A fresh hold, and the memory of scored moments for PMUs later than it."""
+        hold_ns = hold_ms * _NS_PER_MS
+        stale_ns = max(_SITE_STALE_NS, 4 * hold_ns)
+        self.router.site_features = SiteFeatures(keep_ns=stale_ns)
+        return SiteHold(hold_ns=hold_ns, stale_ns=stale_ns)
+
+    def _rate(self, stream: str) -> float:
+        info = self._infos.get(stream)
+        return info.rate_hz if info is not None else 60.0
 
     def _join_site(self, info: StreamInfo) -> None:
         if ROUTE_OF_KIND.get(info.kind) == "pmu":
@@ -245,6 +266,9 @@ class Pipeline(Sink):
         if site_on != self._site_on:
             self._site_on = site_on
             self._pending.extend(self._site.drain())
+            self._site = self._new_site(self._windows_config.site_hold_ms)
+            for info in self._infos.values():
+                self._join_site(info)
         if self._site.held:
             self._pending.extend(self._site.release())
         held, self._held = self._held, []
@@ -255,7 +279,8 @@ class Pipeline(Sink):
         windows, self._pending = self._pending, []
         late, self._late = self._late, {}
         if self._site.held:  # the late times of windows still held stay for their flush
-            self._late = {k: late.pop(k) for k in list(late) if self._site.holds(*k)}
+            keep = [k for k in late if self._site.holds(k[0], moment_ns(k[1], self._rate(k[0])))]
+            self._late = {k: late.pop(k) for k in keep}
         self.stats.windows += len(windows)
         self.stats.evaluations += 1
         timings = self.router.timings
@@ -297,10 +322,6 @@ class Pipeline(Sink):
 _BAD_STATUS = frozenset({StatusKind.QUIET, StatusKind.DISCONNECTED})
 _NS_PER_MS = 1_000_000
 _SITE_STALE_NS = 1_000_000_000  # a PMU silent for 1 s of the site's data is not waited for
-
-
-def _site_hold(hold_ms: int) -> SiteHold[Window]:
-    return SiteHold(hold_ns=hold_ms * _NS_PER_MS, stale_ns=_SITE_STALE_NS)
 
 
 # The order of a flush's alerts: ``process_flush`` emits by window end; a status alert's

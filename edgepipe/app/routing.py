@@ -30,7 +30,7 @@ from edgepipe.app.timings import StageTimings
 from edgepipe.core import Score, ScoreBatch, Window
 from edgepipe.inference import ModelStore, OnnxDetector
 from edgepipe.inference.manifest import read_manifest
-from edgepipe.pipeline import Detector, pmu_features, pmu_site_features
+from edgepipe.pipeline import Detector, SiteFeatures, pmu_features
 from edgepipe.pipeline.detectors import BatchDetector
 from edgepipe.pipeline.health import (
     TRANSFORMER_FEATURES,
@@ -82,6 +82,9 @@ class Router:
         self.configure(health or HealthConfig())
         self.unrouted: Counter[str] = Counter()
         self.timings = StageTimings()
+        # PMU features with site context, for a model that reads it (the pipeline sets
+        # how long a scored moment is remembered for PMUs later than the site hold)
+        self.site_features = SiteFeatures(keep_ns=_NS)
         self._published: dict[str, int] = {}
         self._anomaly_score: dict[str, float] = {}
 
@@ -113,7 +116,8 @@ class Router:
             feats: Features
             dets: Sequence[Detector]
             if route == "pmu":
-                feats, dets = (pmu_site_features if needs_site_context(pmu) else pmu_features), pmu
+                feats = self.site_features if needs_site_context(pmu) else pmu_features
+                dets = pmu
             elif route in self.routes:
                 feats, dets = self.routes[route]
             else:

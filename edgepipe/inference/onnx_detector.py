@@ -82,7 +82,7 @@ class OnnxDetector:
 
     @property
     def uses_site_context(self) -> bool:
-        """Whether the current model reads site context columns (``pmu_site_features``)."""
+        """Whether the current model reads site context columns (``SiteFeatures``)."""
         return uses_site_context(self._model().spec.features)
 
     def evaluate(self, windows: Sequence[Window], features: np.ndarray) -> list[Score]:

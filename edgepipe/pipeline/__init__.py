@@ -22,11 +22,12 @@ from edgepipe.pipeline.rules import (
 from edgepipe.pipeline.site import (
     CONTEXT_NAMES,
     SITE_FEATURE_NAMES,
-    SiteHold,
-    pmu_site_features,
+    SiteFeatures,
+    moment_ns,
     site_context,
     uses_site_context,
 )
+from edgepipe.pipeline.site_hold import SiteHold
 from edgepipe.pipeline.windows import WindowConfig, Windower, WindowStage, WindowStatistics
 
 __all__ = [
@@ -43,8 +44,9 @@ __all__ = [
     "row_signals",
     "CONTEXT_NAMES",
     "SITE_FEATURE_NAMES",
+    "SiteFeatures",
     "SiteHold",
-    "pmu_site_features",
+    "moment_ns",
     "site_context",
     "uses_site_context",
     "Detector",

@@ -24,15 +24,13 @@ from __future__ import annotations
 __all__ = [
     "CONTEXT_NAMES",
     "SITE_FEATURE_NAMES",
-    "SiteHold",
-    "pmu_site_features",
+    "SiteFeatures",
+    "moment_ns",
     "site_context",
     "uses_site_context",
 ]
 
-import math
 from collections.abc import Iterable, Sequence
-from typing import Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -53,7 +51,6 @@ CONTEXT_NAMES: tuple[str, ...] = (
 SITE_FEATURE_NAMES: tuple[str, ...] = FEATURE_NAMES + CONTEXT_NAMES
 _INPUTS = [FEATURE_INDEX[k] for k in ("v_rel_min", "freq_rel_min_hz", "freq_rel_max_hz")]
 _INPUTS.append(FEATURE_INDEX["v_pu_range"])
-T = TypeVar("T")
 MIN_SAG = 1e-3  # the deepest sag below which the share is taken against this instead
 
 
@@ -104,101 +101,56 @@ def uses_site_context(features: Iterable[str]) -> bool:
     return not set(CONTEXT_NAMES).isdisjoint(features)
 
 
-def pmu_site_features(windows: Sequence[Window]) -> F64:
-    """``pmu_features`` followed by the site context columns (``SITE_FEATURE_NAMES``),
-    the windows that end together forming one moment of the site."""
-    x = pmu_features(windows)
-    keys = np.fromiter((w.end_ns for w in windows), np.int64, len(windows))
-    return np.hstack((x, site_context(x, keys)))
+_NS = 1_000_000_000
 
 
-class SiteHold(Generic[T]):
-    """Holds each window end until every stream of the site has delivered it.
+def moment_ns(end_ns: int, rate_hz: float) -> int:
+    """The nominal time of the frame a window ends on (C37.118.2 6.3: frames sit on the
+    reporting-rate grid): the key of a site moment. PMUs whose time stamps differ by a
+    TIME_BASE rounding, and gap windows, share it; a 30 frames/s PMU meets a 60 frames/s
+    site on every other moment."""
+    rate = int(rate_hz)
+    if rate == rate_hz:
+        sec, sub = divmod(end_ns, _NS)
+        frame = sec * rate + round(sub * (rate / _NS))
+        sec, k = divmod(frame, rate)
+        return sec * _NS + round(k * (_NS / rate))
+    return round(round(end_ns * (rate_hz / _NS)) * (_NS / rate_hz))
 
-    The site's streams are those announced (``join``) and not reported gone (``leave``:
-    quiet or disconnected). A stream is waited for while its newest window end is within
-    ``stale_ns`` of the site's newest, or, if it has delivered nothing yet, while it
-    joined less than ``stale_ns`` of data time ago. An end ``e`` is released when every
-    waited-for stream's newest end is at or after ``e`` (a stream's windows come in
-    order: it has nothing more for ``e``), or when the site's newest end has passed
-    ``e + hold_ns`` (counted in ``released_late``): a late PMU delays the others by at
-    most ``hold_ns``. Both are data time, so a replay groups exactly as the live run did.
+
+class SiteFeatures:
+    """``pmu_features`` followed by the site context columns (``SITE_FEATURE_NAMES``).
+
+    The windows of one moment (``moment_ns``) form a group. The feature rows of the
+    windows already scored are kept for ``keep_ns`` of data time, so a window that comes
+    after its moment was scored (its PMU was later than the site hold) still gets the
+    context of the whole moment, not of itself alone.
     """
 
-    def __init__(self, hold_ns: int, stale_ns: int) -> None:
-        self.hold_ns = hold_ns
-        self.stale_ns = stale_ns
-        self._newest: dict[str, int | None] = {}
-        self._joined_at: dict[str, int | None] = {}  # the site's newest end at join
-        self._gone: dict[str, int | None] = {}  # newest end of a stream that left
-        self._top: int | None = None
-        self._waiting: dict[int, list[tuple[str, T]]] = {}
-        self.released_late = 0
+    def __init__(self, keep_ns: int) -> None:
+        self.keep_ns = keep_ns
+        self._seen: dict[int, list[F64]] = {}  # moment -> feature rows already scored
+        self._newest = 0
 
-    def join(self, stream: str) -> None:
-        """``stream`` is (again) one of the site's; a returning stream has delivered what
-        it delivered before it left, and is waited for from there on."""
-        if stream not in self._newest:
-            self._newest[stream] = self._gone.pop(stream, None)
-            self._joined_at[stream] = self._top
+    def __call__(self, windows: Sequence[Window]) -> F64:
+        x = pmu_features(windows)
+        moments = [moment_ns(w.end_ns, w.info.rate_hz) for w in windows]
+        earlier = [(m, r) for m in dict.fromkeys(moments) for r in self._seen.get(m, ())]
+        rows = np.vstack([x, *(r for _, r in earlier)]) if earlier else x
+        keys = moments + [m for m, r in earlier for _ in range(r.shape[0])]
+        ctx = site_context(rows, np.asarray(keys, dtype=np.int64))[: len(windows)]
+        self._remember(moments, x)
+        return np.hstack((x, ctx))
 
-    def leave(self, stream: str) -> None:
-        if stream in self._newest:
-            self._gone[stream] = self._newest.pop(stream)
-            self._joined_at.pop(stream, None)
-
-    @property
-    def held(self) -> int:
-        return sum(len(v) for v in self._waiting.values())
-
-    def holds(self, stream: str, end_ns: int) -> bool:
-        """Whether the window of ``stream`` ending at ``end_ns`` is held."""
-        return any(s == stream for s, _ in self._waiting.get(end_ns, ()))
-
-    def add(self, stream: str, end_ns: int, item: T) -> None:
-        """Hold ``item``, the window of ``stream`` ending at ``end_ns``."""
-        self.join(stream)
-        seen = self._newest[stream]
-        if seen is None or end_ns > seen:
-            self._newest[stream] = end_ns
-        if self._top is None:  # the first window: streams announced before it join now
-            self._joined_at = dict.fromkeys(self._joined_at, end_ns)
-        if self._top is None or end_ns > self._top:
-            self._top = end_ns
-        self._waiting.setdefault(end_ns, []).append((stream, item))
-
-    def _complete(self, top: int) -> float:
-        """The newest end every waited-for stream has delivered."""
-        floor = top - self.stale_ns
-        complete: float = top
-        for stream, seen in self._newest.items():
-            if seen is None:
-                joined = self._joined_at[stream]
-                if joined is not None and joined >= floor:
-                    return -math.inf  # a new stream, nothing from it yet: wait for it
-            elif seen >= floor:
-                complete = min(complete, seen)
-        return complete
-
-    def release(self) -> list[T]:
-        """Items of the window ends now complete, oldest end first."""
-        if not self._waiting or self._top is None:
-            return []
-        top = self._top
-        complete = self._complete(top)
-        out: list[T] = []
-        for end in sorted(self._waiting):
-            if end <= complete:
-                out.extend(item for _, item in self._waiting.pop(end))
-            elif end + self.hold_ns <= top:
-                out.extend(item for _, item in self._waiting.pop(end))
-                self.released_late += 1
-            else:
-                break
-        return out
-
-    def drain(self) -> list[T]:
-        """Everything held, oldest end first (the service stops or reconfigures)."""
-        out = [item for end in sorted(self._waiting) for _, item in self._waiting[end]]
-        self._waiting.clear()
-        return out
+    def _remember(self, moments: list[int], x: F64) -> None:
+        if not moments:
+            return
+        order = np.argsort(moments, kind="stable")
+        sorted_m = np.asarray(moments)[order]
+        cuts = np.flatnonzero(sorted_m[1:] != sorted_m[:-1]) + 1
+        for idx in np.split(order, cuts):
+            self._seen.setdefault(moments[int(idx[0])], []).append(x[idx])
+        self._newest = max(self._newest, int(sorted_m[-1]))
+        floor = self._newest - self.keep_ns
+        for m in [m for m in self._seen if m < floor]:
+            del self._seen[m]

@@ -1,7 +1,8 @@
 """Scenario Parquet files -> pipeline windows -> feature rows and window labels.
 
-Each PMU's rows go through the service's own ``Windower`` (default ``WindowConfig``: 30
-frames, hop 3) and ``pmu_features``, so training and serving share one feature code.
+Each PMU's rows go through the service's own ``Windower`` (30 frames; hop 3 for training,
+the service's default hop for evaluation) and ``pmu_features``, so training and serving
+share one feature code.
 Window labels (class index into ``KINDS``, or ``IGNORE``):
 
 - a window before the event, or any window of a normal run: ``normal``;

@@ -43,8 +43,11 @@ def _streams() -> list[tuple[StreamInfo, SampleBatch]]:
     return out
 
 
-def _run(config: AppConfig, lag: tuple[int, ...]) -> tuple[list[bytes], Pipeline]:
-    """Feed frame by frame, PMU ``p`` running ``lag[p]`` frames behind; the alerts."""
+def _run(
+    config: AppConfig, lag: tuple[int, ...], reload_at: int = -1
+) -> tuple[list[bytes], Pipeline]:
+    """Feed frame by frame, PMU ``p`` running ``lag[p]`` frames behind (a reload of the
+    same config at frame ``reload_at``); the alerts."""
     alerts: list[Alert] = []
     detectors, _ = build_detectors(config)
     pipeline = Pipeline(config, detectors, alerts.append)
@@ -53,6 +56,8 @@ def _run(config: AppConfig, lag: tuple[int, ...]) -> tuple[list[bytes], Pipeline
         pipeline.on_stream(info)
     batches = [b for _, b in streams]
     for k in range(N + max(lag)):
+        if k == reload_at:
+            pipeline.reconfigure(config, detectors)
         for b, d in zip(batches, lag, strict=True):
             i = k - d
             if 0 <= i < N:
@@ -98,3 +103,10 @@ def test_a_model_without_site_context_holds_nothing() -> None:
     alerts, pipeline = _run(_config("pmu_event"), (0, 3, 0))
     assert pipeline.site_released_late == 0 and pipeline.site_held == 0
     assert sorted(alerts) == sorted(_run(_config("pmu_event"), (0, 0, 0))[0])
+
+
+def test_a_reload_keeps_the_held_moments_whole() -> None:
+    plain, _ = _run(_config("pmu_event_site"), (0, 3, 0))
+    reloaded, pipeline = _run(_config("pmu_event_site"), (0, 3, 0), reload_at=FAULT_AT + 2)
+    assert reloaded == plain
+    assert pipeline.site_released_late == 0

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgepipe.core import SampleBatch, Window
 from edgepipe.pipeline.features import FEATURE_INDEX, FEATURE_NAMES
-from edgepipe.pipeline.site import CONTEXT_NAMES, SiteHold, site_context
+from edgepipe.pipeline.site import CONTEXT_NAMES, SiteFeatures, moment_ns, site_context
+from edgepipe.pipeline.site_hold import SiteHold
+from edgepipe.pipeline.testing import T0_NS, V_BASE, pmu_batch, pmu_info
+from edgepipe.pipeline.windows import WindowConfig, Windower
 
 COL = {n: i for i, n in enumerate(CONTEXT_NAMES)}
 MS = 1_000_000
+NS = 1_000_000_000
 
 
 def _x(*rows: tuple[float, float]) -> np.ndarray:
@@ -110,3 +115,58 @@ def test_a_pmu_that_goes_quiet_and_resumes_is_waited_for_again_from_where_it_was
     hold.add("b", 33 * MS, "b33")
     assert hold.release() == ["a33", "b33"]
     assert hold.released_late == 0
+
+
+def test_pmus_stamped_with_another_time_base_share_their_moments() -> None:
+    sixtieth = moment_ns(16_666_667, 60.0)
+    assert moment_ns(16_667_000, 60.0) == sixtieth  # TIME_BASE 1e6 against 3e6
+    assert moment_ns(16_666_000, 60.0) == sixtieth
+    assert moment_ns(33_333_333, 30.0) == moment_ns(33_333_000, 60.0)  # 30 fps meets 60
+    assert moment_ns(1_700_000_000_016_667_000, 60.0) == 1_700_000_000_016_666_667
+
+
+def _windows_at(stamps: list[int], depth: list[float]) -> list[Window]:
+    out = []
+    for p, (t, d) in enumerate(zip(stamps, depth, strict=True)):
+        info = pmu_info(f"pmu{p}", f"bus{p}", v_nominal=V_BASE)
+        v = np.ones(40)
+        v[35:] = d
+        b = pmu_batch(info, 40, v_pu=v)
+        times = b.times_ns - b.times_ns[-1] + t  # this PMU's own stamps, ending at t
+        w = Windower(info, WindowConfig(length=30, hop=1)).push(
+            SampleBatch(b.stream, times, b.values, b.quality)
+        )[-1]
+        out.append(w)
+    return out
+
+
+def test_a_pmu_later_than_the_hold_gets_the_context_of_its_whole_moment() -> None:
+    end = T0_NS + 10 * NS
+    ws = _windows_at([end, end - 333, end + 333], [0.4, 0.85, 0.95])  # us-rounded stamps
+    whole = SiteFeatures(keep_ns=NS)(ws)
+    late = SiteFeatures(keep_ns=NS)
+    first, second = late(ws[:2]), late(ws[2:])  # the third PMU came after the release
+    np.testing.assert_array_equal(second[0], whole[2])
+    ctx = slice(len(FEATURE_NAMES), None)
+    np.testing.assert_allclose(
+        whole[:, ctx][:, COL["site_v_rel_min_min"]], whole[0, FEATURE_INDEX["v_rel_min"]]
+    )
+    assert first.shape == (2, len(FEATURE_NAMES) + len(CONTEXT_NAMES))
+    # long after, the moment is forgotten: no unbounded memory
+    later = _windows_at([end + 3 * NS], [1.0])
+    late(later)
+    assert all(m > end for m in late._seen)
+
+
+def test_a_pmu_clock_far_ahead_neither_stalls_nor_ungroups_the_others() -> None:
+    hold: SiteHold[str] = SiteHold(hold_ns=100 * MS, stale_ns=1000 * MS)
+    for s in ("a", "b", "glitch"):
+        hold.add(s, 0, f"{s}0")
+    assert hold.release() == ["a0", "b0", "glitch0"]
+    hold.add("glitch", 10_000 * MS, "g")  # one frame ten seconds in the future
+    assert hold.release() == ["g"]  # out at once, alone, counted
+    assert hold.released_late == 1
+    hold.add("a", 33 * MS, "a33")
+    assert hold.release() == []  # b is still waited for: the glitch did not make it stale
+    hold.add("b", 33 * MS, "b33")
+    assert hold.release() == ["a33", "b33"]
