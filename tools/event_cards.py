@@ -22,12 +22,14 @@ _SITE_WHAT = (
     "The same event classifier with six site-context features beside the window's own"
     " (`edgepipe/pipeline/site.py`): the deepest and the median relative voltage, the median"
     " frequency dip, rise and voltage span over all PMUs of the site at the same window end,"
-    " and this PMU's sag as a share of the deepest. For a box that sees PMUs spread over the"
-    " grid (behind a PDC, at a control centre or a wide-area hub): trained and evaluated"
+    " and this PMU's sag as a share of the deepest. For a box that sees most of a grid's"
+    " PMUs (behind a PDC, at a control centre or a wide-area hub): trained with the"
+    " training buses of each run as the site (three quarters of a grid's buses), evaluated"
     " with every PMU of a run as the site. Enable it in place of `pmu_event`"
     " (`[models] enabled`); the service then holds each moment's windows until every PMU"
-    " has delivered it (`[windows] site_hold_ms`). Fewer PMUs, or PMUs that all sit in one"
-    ' substation, give it less to work with (docs/scenarios.md, "Several PMUs at once").'
+    " has delivered it (`[windows] site_hold_ms`). With a few PMUs it misses faults that"
+    ' `pmu_event` detects (`tools/event_site.py`; docs/scenarios.md, "How many PMUs the'
+    ' site model needs").'
 )
 _WHAT = {
     ModelKind.CLASSIFIER: (

@@ -47,6 +47,11 @@ class SiteHold(Generic[T]):
             self._joined_at.pop(stream, None)
 
     @property
+    def size(self) -> int:
+        """The streams of the site now (joined and not gone)."""
+        return len(self._newest)
+
+    @property
     def held(self) -> int:
         return sum(len(v) for v in self._waiting.values())
 

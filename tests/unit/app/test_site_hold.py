@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import structlog.testing
 
 from edgepipe.app.config import AppConfig, parse_config
 from edgepipe.app.pipeline import Pipeline, build_detectors
@@ -110,3 +111,14 @@ def test_a_reload_keeps_the_held_moments_whole() -> None:
     reloaded, pipeline = _run(_config("pmu_event_site"), (0, 3, 0), reload_at=FAULT_AT + 2)
     assert reloaded == plain
     assert pipeline.site_released_late == 0
+
+
+def test_a_site_of_few_pmus_is_warned_about_once() -> None:
+    with structlog.testing.capture_logs() as logs:
+        _run(_config("pmu_event_site"), (0, 0, 0))
+    warned = [e for e in logs if e["event"] == "site_context_few_pmus"]
+    assert len(warned) == 1 and warned[0]["pmus"] == 3
+    assert "enable pmu_event instead" in warned[0]["advice"]
+    with structlog.testing.capture_logs() as logs:
+        _run(_config("pmu_event"), (0, 0, 0))
+    assert not [e for e in logs if e["event"] == "site_context_few_pmus"]
