@@ -13,7 +13,8 @@ engine through the same sequence. No reorder buffer waits for late streams, with
 exception: while a model reads site context (``edgepipe/pipeline/site.py``), each PMU
 window waits in a ``SiteHold`` until every PMU of the site has delivered that moment (at
 most ``[windows] site_hold_ms`` of event time), so that the moment is scored whole, live
-and in replay alike. Status alerts (QUIET,
+and in replay alike unless a PMU was later than that (``site_released_late``). Status
+alerts (QUIET,
 RESUMED) go out with the next flush, merged by time among the window alerts, so the
 output order, too, is the same for any tick.
 """
