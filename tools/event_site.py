@@ -19,14 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import onnxruntime as ort
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 from event_export import CLF, CLF_CLEAR, CLF_RAISE, SITE, _evaluate  # noqa: E402
-from scenarios.dataset import WindowSet  # noqa: E402
 from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E402
 from train_events import (  # noqa: E402
     EVAL_HOP,
@@ -37,32 +35,10 @@ from train_events import (  # noqa: E402
     load,
     shard_paths,
     test_run_rows,
+    with_context,
 )
 
-from edgepipe.pipeline.site import SITE_FEATURE_NAMES, site_context  # noqa: E402
-
-
-def with_sites(ws: WindowSet, size: int, seed: int = 0) -> WindowSet:
-    """``ws`` with context columns from random sites of ``size`` PMUs per run (0: all)."""
-    _, run = np.unique(ws.scenario, return_inverse=True)
-    run = run.reshape(-1).astype(np.int64)
-    _, stream = np.unique(ws.pmu_key, return_inverse=True)
-    stream = stream.reshape(-1).astype(np.int64)
-    site = np.zeros(len(run), dtype=np.int64)
-    if size > 0:  # a random order of each run's PMUs, cut into sites of ``size``
-        pairs = np.unique(np.column_stack((run, stream)), axis=0)
-        draw = np.random.default_rng(seed).random(len(pairs))
-        order = np.lexsort((draw, pairs[:, 0]))
-        pairs = pairs[order]
-        starts = np.flatnonzero(np.r_[True, pairs[1:, 0] != pairs[:-1, 0]])
-        rank = np.arange(len(pairs)) - np.repeat(starts, np.diff(np.r_[starts, len(pairs)]))
-        site_of = np.zeros(int(stream.max()) + 1, dtype=np.int64)
-        site_of[pairs[:, 1]] = rank // size  # a stream (scenario/PMU) is in one run
-        site = site_of[stream]
-    keys = (run * 4096 + site) * (1 << 32) + ws.end_frame
-    ctx = site_context(ws.x, keys)
-    fields = {f: getattr(ws, f) for f in WindowSet.__slots__}
-    return WindowSet(**(fields | {"x": np.hstack((ws.x, ctx.astype(np.float32)))}))
+from edgepipe.pipeline.site import SITE_FEATURE_NAMES  # noqa: E402
 
 
 def _line(name: str, res: dict[str, object]) -> str:
@@ -102,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         label = "every PMU of the run" if size == 0 else f"sites of {size} PMUs"
         print(f"== {label}", flush=True)
         for title, ws, keep in (("held-out buses", runs, held), ("kundur", grid, None)):
-            scored = with_sites(ws, size)
+            scored = with_context(ws, size)
             if keep is not None:
                 scored = scored.take(keep)
             res = _evaluate(scored, cols, sessions if size == args.sizes[0] else

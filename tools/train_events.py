@@ -202,18 +202,30 @@ def heldout_rows(paths: list[Path]) -> dict[Path, pl.Expr]:
     return test_run_rows(paths, heldout_bus_sets(paths))
 
 
-def run_moments(ws: WindowSet) -> np.ndarray:
-    """One integer per (scenario run, window end): the windows a site scores together."""
+def with_context(ws: WindowSet, size: int = 0, seed: int = 0) -> WindowSet:
+    """``ws`` with the site context columns after its own (``SITE_FEATURE_NAMES``): the
+    service's ``site_context`` over the windows of a site that end on the same frame. The
+    site is every PMU of the run (``size`` 0), or each run's PMUs cut at random into sites
+    of ``size`` (``tools/event_site.py``)."""
     _, run = np.unique(ws.scenario, return_inverse=True)
-    return run.reshape(-1).astype(np.int64) * (1 << 32) + ws.end_frame
-
-
-def with_context(ws: WindowSet) -> WindowSet:
-    """``ws`` with the site context columns after its own (``SITE_FEATURE_NAMES``), every
-    PMU of a run being the site: the service's ``site_context``, keyed by run and end."""
-    ctx = site_context(ws.x, run_moments(ws)).astype(np.float32)
+    run = run.reshape(-1).astype(np.int64)
+    site = np.zeros(len(run), dtype=np.int64)
+    if size > 0:  # a random order of each run's PMUs, cut into sites of ``size``
+        _, stream = np.unique(ws.pmu_key, return_inverse=True)
+        stream = stream.reshape(-1).astype(np.int64)
+        pairs = np.unique(np.column_stack((run, stream)), axis=0)
+        draw = np.random.default_rng(seed).random(len(pairs))
+        order = np.lexsort((draw, pairs[:, 0]))
+        pairs = pairs[order]
+        starts = np.flatnonzero(np.r_[True, pairs[1:, 0] != pairs[:-1, 0]])
+        rank = np.arange(len(pairs)) - np.repeat(starts, np.diff(np.r_[starts, len(pairs)]))
+        site_of = np.zeros(int(stream.max()) + 1, dtype=np.int64)
+        site_of[pairs[:, 1]] = rank // size  # a stream (scenario/PMU) is in one run
+        site = site_of[stream]
+    keys = (run * 4096 + site) * (1 << 32) + ws.end_frame
+    ctx = site_context(ws.x, keys)
     fields = {f: getattr(ws, f) for f in WindowSet.__slots__}
-    return WindowSet(**(fields | {"x": np.hstack((ws.x, ctx))}))
+    return WindowSet(**(fields | {"x": np.hstack((ws.x, ctx.astype(np.float32)))}))
 
 
 def grid_weights(case: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""tools/event_site.py's random sites: every PMU of a run in exactly one site of k, and the
-context of a window computed over its site only (the numbers in docs/scenarios.md)."""
+"""train_events.with_context's random sites (tools/event_site.py): every PMU of a run in
+exactly one site of k, and the context of a window computed over its site only (the
+numbers in docs/scenarios.md)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from edgepipe.pipeline.site import CONTEXT_NAMES, SITE_FEATURE_NAMES
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[3] / "tools")]
 
-from event_site import with_sites  # noqa: E402
 from scenarios.dataset import WindowSet  # noqa: E402
+from train_events import with_context  # noqa: E402
 
 DEEPEST = SITE_FEATURE_NAMES.index("site_v_rel_min_min")
 
@@ -42,10 +43,10 @@ def _set(pmus: int, runs: int = 2) -> WindowSet:
 
 def test_sites_of_k_split_each_run_and_give_context_from_the_site_only() -> None:
     ws = _set(pmus=7)
-    whole = with_sites(ws, 0)
+    whole = with_context(ws, 0)
     assert whole.x.shape[1] == len(FEATURE_NAMES) + len(CONTEXT_NAMES)
     np.testing.assert_allclose(whole.x[:, DEEPEST], 0.94)  # the deepest of all 7
-    sites = with_sites(ws, 3)
+    sites = with_context(ws, 3)
     for run in np.unique(ws.scenario):
         mine = ws.scenario == run
         deepest = sites.x[mine, DEEPEST]
@@ -55,5 +56,5 @@ def test_sites_of_k_split_each_run_and_give_context_from_the_site_only() -> None
             members = ws.x[mine][deepest == d, FEATURE_INDEX["v_rel_min"]]
             assert len(members) in (1, 3)
             np.testing.assert_allclose(members.min(), d, rtol=1e-6)
-    alone = with_sites(ws, 1)
+    alone = with_context(ws, 1)
     np.testing.assert_allclose(alone.x[:, DEEPEST], ws.x[:, FEATURE_INDEX["v_rel_min"]], rtol=1e-6)

@@ -98,6 +98,8 @@ def test_a_long_outage_emits_no_empty_windows() -> None:
 def test_window_config_is_validated_by_key() -> None:
     with pytest.raises(ConfigError, match=r"pipeline\.window\.hop"):
         from_mapping(WindowConfig, {"length": 10, "hop": 0}, "pipeline.window")
+    with pytest.raises(ConfigError, match=r"pipeline\.window\.site_hold_ms"):
+        from_mapping(WindowConfig, {"site_hold_ms": -5}, "pipeline.window")
     with pytest.raises(ConfigError, match=r"pipeline\.window\.lenght: unknown key"):
         from_mapping(WindowConfig, {"lenght": 10}, "pipeline.window")
     with pytest.raises(ConfigError, match="integer"):
