@@ -23,9 +23,10 @@ _SITE_WHAT = (
     " (`edgepipe/pipeline/site.py`): the deepest and the median relative voltage, the median"
     " frequency dip, rise and voltage span over all PMUs of the site at the same window end,"
     " and this PMU's sag as a share of the deepest. For a box that sees most of a grid's"
-    " PMUs (behind a PDC, at a control centre or a wide-area hub): trained with the"
-    " training buses of each run as the site (three quarters of a grid's buses), evaluated"
-    " with every PMU of a run as the site. Enable it in place of `pmu_event`"
+    " PMUs (behind a PDC, at a control centre or a wide-area hub): trained and"
+    " evaluated with every PMU of a run as the site (the held-out buses' windows give"
+    " context to the training windows of their run, and are never trained on). Enable it"
+    " in place of `pmu_event`"
     " (`[models] enabled`); the service then holds each moment's windows until every PMU"
     " has delivered it (`[windows] site_hold_ms`). With a few PMUs it misses faults that"
     ' `pmu_event` detects (`tools/event_site.py`; docs/scenarios.md, "How many PMUs the'

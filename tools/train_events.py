@@ -294,10 +294,12 @@ def main(argv: list[str] | None = None) -> int:
     held_sets = heldout_bus_sets(train_paths)
     held = at_buses(ws, held_sets)
     print(f"loaded {len(ws.y)} windows in {time.monotonic() - t0:.0f} s", flush=True)
-    # The training buses of the training runs are the site of each training window.
-    train = with_context(ws.take(~held & ~test_scn))
-    train = train.take(train.y != IGNORE)
-    del ws
+    # Every PMU of a training run is the site of its windows, as a box sees its whole site
+    # (the validated ``rf-12-gridbal-ctx``); a held-out bus's windows give context but are
+    # never trained on, and no window of a test run is read.
+    train = with_context(ws.take(~test_scn))
+    train = train.take(~at_buses(train, held_sets) & (train.y != IGNORE))
+    del ws, held
 
     rng = np.random.default_rng(0)
     normal = np.flatnonzero(train.y == 0)

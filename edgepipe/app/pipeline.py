@@ -340,8 +340,8 @@ class Pipeline(Sink):
 _BAD_STATUS = frozenset({StatusKind.QUIET, StatusKind.DISCONNECTED})
 _NS_PER_MS = 1_000_000
 # Below this many PMUs a site-context model is warned about (tools/event_site.py: with
-# sites of 10 random PMUs pmu_event_site's fault alert F1 on held-out buses was 0.938, with
-# every PMU of the grid 0.970, pmu_event 0.957).
+# sites of 10 random PMUs pmu_event_site's fault alert F1 on held-out buses was 0.918, with
+# every PMU of the grid 0.969, pmu_event 0.957).
 MIN_SITE_PMUS = 10
 _SITE_STALE_NS = 1_000_000_000  # a PMU silent for 1 s of the site's data is not waited for
 
