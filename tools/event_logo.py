@@ -7,6 +7,8 @@ This is how the learner and feature set of ``train_events.py`` were chosen.
 
 Usage: ``python tools/event_logo.py --cache DIR [--candidates et-all rf-all ...]``
 (``--cache`` as given to ``train_events.py``, which writes ``train.npz`` there).
+``--cases ieee14 ieee39 npcc wecc wscc9`` adds the probe grid (``generate.py --cases wscc9``)
+as a fifth training grid and fold; its windows are cached in ``train-<cases>.npz``.
 
 ``--thresholds 0.4 0.5 0.6`` instead scores the chosen model (``train_events.
 fit_classifier``) at each raise threshold on every fold: the fault alert's F1, the
@@ -137,15 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, required=True)
     ap.add_argument("--candidates", nargs="+", default=list(CANDIDATES))
     ap.add_argument("--thresholds", nargs="+", type=float, help="score raise thresholds")
+    ap.add_argument("--cases", nargs="+", default=list(TRAIN_CASES), help="the folds")
     args = ap.parse_args(argv)
-    paths = sorted(p for c in TRAIN_CASES for p in (args.data / c).glob("*.parquet"))
-    ws = apply_label_rules(load(paths, args.cache / "train.npz"), collapsed_scenarios(paths))
+    cases = tuple(args.cases)
+    paths = sorted(p for c in cases for p in (args.data / c).glob("*.parquet"))
+    name = "train.npz" if cases == TRAIN_CASES else f"train-{'-'.join(cases)}.npz"
+    ws = apply_label_rules(load(paths, args.cache / name), collapsed_scenarios(paths))
     if args.thresholds:
-        return thresholds(ws, args.thresholds)
+        return thresholds(ws, args.thresholds, cases)
     rng = np.random.default_rng(0)
     scores: dict[str, list[tuple[float, float]]] = {c: [] for c in args.candidates}
     matrices: dict[int | None, np.ndarray] = {}
-    for held in TRAIN_CASES:
+    for held in cases:
         fit = _fit_rows(ws, held, rng)
         val = np.flatnonzero((ws.case == held) & (ws.y != IGNORE))
         vnormal = val[ws.y[val] == 0]
@@ -178,13 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def thresholds(ws: WindowSet, levels: list[float]) -> int:
+def thresholds(ws: WindowSet, levels: list[float], cases: tuple[str, ...]) -> int:
     """The chosen model at each raise threshold, fold by fold (see the module text)."""
     rng = np.random.default_rng(0)
     cols = [FEATURE_INDEX[f] for f in MODEL_FEATURES]
     fault = KINDS.index("fault")
     f1s: dict[float, list[float]] = {t: [] for t in levels}
-    for held in TRAIN_CASES:
+    for held in cases:
         fit = _fit_rows(ws, held, rng)
         forest = fit_classifier(ws.x[fit][:, cols], ws.y[fit], ws.case[fit])
         model = AmbientGated(forest, MODEL_FEATURES)

@@ -16,6 +16,7 @@ import andes
 import numpy as np
 import numpy.typing as npt
 
+from scenarios import wscc9
 from scenarios.spec import CASES, RATE_HZ, Devices, ScenarioSpec
 
 andes.config_logger(stream_level=50)
@@ -37,6 +38,9 @@ class Trajectory:
 
 def _load(case: str) -> Any:
     ss = andes.load(andes.get_case(CASES[case]), setup=False, no_output=True, default_config=True)
+    if case == "wscc9":  # shipped as a power flow only
+        for model, params in wscc9.dynamics():
+            ss.add(model, params)
     return ss
 
 

@@ -22,6 +22,7 @@ CASES = {  # short name -> ANDES case file shipped with the package
     "kundur": "kundur/kundur_full.xlsx",
     "npcc": "npcc/npcc.xlsx",
     "wecc": "wecc/wecc_full.xlsx",
+    "wscc9": "wscc9/wscc9.xlsx",  # + machine dynamics (scenarios/wscc9.py)
 }
 # Largest share of the system's generation (load) that one event may take out (change),
 # and how many elements may go at once: a plant's units, a double-circuit line, a block
