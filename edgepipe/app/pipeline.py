@@ -35,7 +35,8 @@ import numpy as np
 import structlog
 
 from edgepipe.app.config import AppConfig
-from edgepipe.app.routing import ROUTE_OF_KIND, Router, needs_site_context
+from edgepipe.app.routing import Router
+from edgepipe.app.site_stage import SiteStage
 from edgepipe.core import (
     Alert,
     SampleBatch,
@@ -47,15 +48,7 @@ from edgepipe.core import (
 from edgepipe.core.errors import ModelError
 from edgepipe.core.source import Sink
 from edgepipe.inference import ModelStore, OnnxDetector
-from edgepipe.pipeline import (
-    AlertEngine,
-    Detector,
-    SiteFeatures,
-    SiteHold,
-    WindowStage,
-    build_rules,
-    moment_ns,
-)
+from edgepipe.pipeline import AlertEngine, Detector, WindowStage, build_rules
 
 log = structlog.get_logger("edgepipe.pipeline")
 
@@ -116,8 +109,7 @@ class Pipeline(Sink):
         self._flush_handle: asyncio.Handle | None = None
         self.stats = PipelineStats()
         # PMU windows wait here for the site's other PMUs while a model uses site context
-        self._site = self._new_site(config.windows.site_hold_ms)
-        self._site_on = needs_site_context(self._detectors)
+        self._site = SiteStage(self.router, config.windows.site_hold_ms, self._detectors)
 
     @property
     def engine(self) -> AlertEngine:
@@ -136,7 +128,7 @@ class Pipeline(Sink):
         keep their state. Only a change of ``[windows]`` restarts the rings."""
         windows_changed = config.windows != self._windows_config
         if windows_changed:  # new rings and hold: what the hold has now goes out first
-            self._take(self._site.drain())
+            self._take(self._site.restart(config.windows.site_hold_ms))
         self.flush()
         self._detectors = list(detectors)  # a change of context use: at the next flush
         self._engine.config = config.alerts
@@ -144,10 +136,8 @@ class Pipeline(Sink):
         self._windows_config = config.windows
         if windows_changed:
             self._windows = WindowStage(config.windows)
-            self._site = self._new_site(config.windows.site_hold_ms)
             for info in self._infos.values():
                 self._windows.on_stream(info)
-                self._join_site(info)
 
     def stalled_for(self) -> float:
         """Seconds the oldest due window has waited for evaluation (0 when none waits)."""
@@ -157,7 +147,7 @@ class Pipeline(Sink):
         self._assets[info.stream] = info.asset
         self._infos[info.stream] = info
         self._windows.on_stream(info)
-        self._join_site(info)
+        self._site.join(info)
         log.info(
             "stream_configured",
             stream=info.stream,
@@ -176,11 +166,10 @@ class Pipeline(Sink):
         if not due:
             return
         self._note_late(batch, due)
-        if self._site_on and ROUTE_OF_KIND.get(due[0].info.kind) == "pmu":
+        if self._site.takes(due[0]):
             # Released by the flush, once per event-loop turn: after every PMU frame of a
             # PDC read, or every stream's rows of a replay tick, have been added.
-            for w in due:
-                self._site.add(w.info.stream, moment_ns(w.end_ns, w.info.rate_hz), w)
+            self._site.add(due)
             self._schedule_flush()
             return
         self._take(due)
@@ -192,35 +181,6 @@ class Pipeline(Sink):
             self._pending_since = time.monotonic()
         self._pending.extend(due)
         self._schedule_flush()
-
-    def _new_site(self, hold_ms: int) -> SiteHold[Window]:
-        """A fresh hold, and the memory of scored moments for PMUs later than it."""
-        hold_ns = hold_ms * _NS_PER_MS
-        stale_ns = max(_SITE_STALE_NS, 4 * hold_ns)
-        self.router.site_features = SiteFeatures(keep_ns=stale_ns)
-        self._site_checked = False
-        return SiteHold(hold_ns=hold_ns, stale_ns=stale_ns)
-
-    def _check_site(self) -> None:
-        """Once per hold, at its first moment: warn when the site is smaller than the one
-        the site model was trained for (docs/operations.md)."""
-        self._site_checked = True
-        if self._site.size < MIN_SITE_PMUS:
-            log.warning(
-                "site_context_few_pmus",
-                pmus=self._site.size,
-                advice=f"pmu_event_site was trained with the PMUs of most of a grid's buses; "
-                f"with fewer than {MIN_SITE_PMUS} it misses faults pmu_event detects: "
-                "enable pmu_event instead",
-            )
-
-    def _rate(self, stream: str) -> float:
-        info = self._infos.get(stream)
-        return info.rate_hz if info is not None else 60.0
-
-    def _join_site(self, info: StreamInfo) -> None:
-        if ROUTE_OF_KIND.get(info.kind) == "pmu":
-            self._site.join(info.stream)
 
     @property
     def site_held(self) -> int:
@@ -267,7 +227,7 @@ class Pipeline(Sink):
             self._site.leave(status.stream)  # the site's other PMUs no longer wait for it
             self._schedule_flush()
         elif status.stream in self._infos:
-            self._join_site(self._infos[status.stream])
+            self._site.join(self._infos[status.stream])
         alerts = self._engine.stream_status(status, self._assets.get(status.stream, ""))
         if alerts:  # out with the flush, in event-time order among the window alerts
             self._held.extend(alerts)
@@ -277,18 +237,8 @@ class Pipeline(Sink):
         """Evaluate every window that is due now, in one batch across streams."""
         self._flush_handle = None
         # A reloaded model may start or stop reading site context (same name, new spec).
-        site_on = needs_site_context(self._detectors)
-        if site_on != self._site_on:
-            self._site_on = site_on
-            self._pending.extend(self._site.drain())
-            self._site = self._new_site(self._windows_config.site_hold_ms)
-            for info in self._infos.values():
-                self._join_site(info)
-        if self._site.held:
-            released = self._site.release()
-            if released and not self._site_checked:
-                self._check_site()
-            self._pending.extend(released)
+        self._pending.extend(self._site.sync(self._detectors))
+        self._pending.extend(self._site.release())
         held, self._held = self._held, []
         held.sort(key=_ALERT_TIME)  # stable: statuses of one time in their arrival order
         if not self._pending:
@@ -297,7 +247,7 @@ class Pipeline(Sink):
         windows, self._pending = self._pending, []
         late, self._late = self._late, {}
         if self._site.held:  # the late times of windows still held stay for their flush
-            keep = [k for k in late if self._site.holds(k[0], moment_ns(k[1], self._rate(k[0])))]
+            keep = [k for k in late if self._site.holds(*k)]
             self._late = {k: late.pop(k) for k in keep}
         self.stats.windows += len(windows)
         self.stats.evaluations += 1
@@ -338,12 +288,6 @@ class Pipeline(Sink):
 
 
 _BAD_STATUS = frozenset({StatusKind.QUIET, StatusKind.DISCONNECTED})
-_NS_PER_MS = 1_000_000
-# Below this many PMUs a site-context model is warned about (tools/event_site.py: with
-# sites of 10 random PMUs pmu_event_site's fault alert F1 on held-out buses was 0.918, with
-# every PMU of the grid 0.969, pmu_event 0.957).
-MIN_SITE_PMUS = 10
-_SITE_STALE_NS = 1_000_000_000  # a PMU silent for 1 s of the site's data is not waited for
 
 
 # The order of a flush's alerts: ``process_flush`` emits by window end; a status alert's
