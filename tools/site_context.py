@@ -1,7 +1,7 @@
 """Site context of PMU windows for leave-one-grid-out validation (``tools/event_logo.py``).
 
 The context itself is the service's (``edgepipe.pipeline.site.site_context``, the same
-six columns); this adds what a probe needs: the windows of all PMUs of a run that end on
+columns); this adds what a probe needs: the windows of all PMUs of a run that end on
 the same frame form one moment, and ``pmus`` keeps a random subset of each run's PMUs
 as the site (a box sees a few PMUs, not a whole grid), the windows of the other PMUs
 getting the subset's context.
@@ -47,6 +47,7 @@ def site_context(
             "fmin": x[:, FEATURE_INDEX["freq_rel_min_hz"]],
             "fmax": x[:, FEATURE_INDEX["freq_rel_max_hz"]],
             "vr": x[:, FEATURE_INDEX["v_pu_range"]],
+            "rb": x[:, FEATURE_INDEX["v_rebound_rel"]],
         }
     )
     site = df
@@ -61,9 +62,10 @@ def site_context(
         fmin_med=pl.col("fmin").median(),
         fmax_med=pl.col("fmax").median(),
         vr_med=pl.col("vr").median(),
+        rb_max=pl.col("rb").max(),
     )
     j = df.join(agg, on=["run", "end"], how="left", maintain_order="left")
     deepest = np.maximum(1 - j["vmin_min"].to_numpy(), MIN_SAG)
     share = (1 - j["vmin"].to_numpy()) / deepest
     cols = [j[c].to_numpy() for c in ("vmin_min", "vmin_med", "fmin_med", "fmax_med", "vr_med")]
-    return np.column_stack([*cols, share]).astype(np.float32)
+    return np.column_stack([*cols, share, j["rb_max"].to_numpy()]).astype(np.float32)

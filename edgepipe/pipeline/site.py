@@ -11,7 +11,10 @@ columns below are computed over each such group:
   ``site_v_range_median``: the group's typical voltage sag, frequency dip and rise, and
   voltage span;
 - ``v_sag_share``: this PMU's sag as a share of the deepest (1 at the PMU nearest a fault,
-  about the same at every PMU for a trip).
+  about the same at every PMU for a trip);
+- ``site_v_rebound_max``: the largest rebound (``v_rebound_rel``, a sharp voltage rise
+  after the window's main step) of any PMU in the group: a cleared fault brings the
+  voltage near it back in one frame, and no trip or load step does.
 
 A window with a NaN in one of its own inputs takes no part in its group's aggregates; a
 group with no valid window gives NaN. Training (``tools/train_events.py``) and the service
@@ -46,11 +49,12 @@ CONTEXT_NAMES: tuple[str, ...] = (
     "site_freq_rel_max_median",
     "site_v_range_median",
     "v_sag_share",
+    "site_v_rebound_max",
 )
 # The columns a PMU model may name: the window's own, then its site context.
 SITE_FEATURE_NAMES: tuple[str, ...] = FEATURE_NAMES + CONTEXT_NAMES
 _INPUTS = [FEATURE_INDEX[k] for k in ("v_rel_min", "freq_rel_min_hz", "freq_rel_max_hz")]
-_INPUTS.append(FEATURE_INDEX["v_pu_range"])
+_INPUTS += [FEATURE_INDEX["v_pu_range"], FEATURE_INDEX["v_rebound_rel"]]
 MIN_SAG = 1e-3  # the deepest sag below which the share is taken against this instead
 
 
@@ -86,13 +90,17 @@ def site_context(features: F64, keys: npt.NDArray[np.int64]) -> F64:
     vmin = np.full(groups, np.inf)
     np.fmin.at(vmin, inverse, vals[:, 0])
     vmin[np.isinf(vmin)] = np.nan
-    med = _group_medians(vals, inverse, groups)
+    rebound = np.full(groups, -np.inf)
+    np.fmax.at(rebound, inverse, vals[:, 4])
+    rebound[np.isinf(rebound)] = np.nan
+    med = _group_medians(vals[:, :4], inverse, groups)
     out = np.empty((n, len(CONTEXT_NAMES)))
     deepest = vmin[inverse]
     out[:, 0] = deepest
     out[:, 1:5] = med[inverse]
     with np.errstate(invalid="ignore"):
         out[:, 5] = (1 - features[:, _INPUTS[0]]) / np.maximum(1 - deepest, MIN_SAG)
+    out[:, 6] = rebound[inverse]
     return out
 
 

@@ -52,6 +52,18 @@ def test_a_window_with_a_nan_input_takes_no_part_and_an_empty_moment_is_nan() ->
     assert np.isnan(ctx[3]).all()
 
 
+def test_a_cleared_fault_shows_its_rebound_at_every_pmu_of_the_moment() -> None:
+    x = _x((0.40, -0.02), (0.90, -0.01), (0.95, 0.0), (0.88, -0.3), (0.90, -0.3))
+    x[:, FEATURE_INDEX["v_rebound_rel"]] = [0.45, 0.05, 0.0, 0.004, 0.006]
+    ctx = site_context(x, np.array([1, 1, 1, 2, 2]))  # a fault cleared at 1, a trip at 2
+    np.testing.assert_allclose(ctx[:3, COL["site_v_rebound_max"]], 0.45)
+    np.testing.assert_allclose(ctx[3:, COL["site_v_rebound_max"]], 0.006)
+    x[0, FEATURE_INDEX["v_rebound_rel"]] = np.nan  # the faulted PMU's window is incomplete
+    ctx = site_context(x, np.array([1, 1, 1, 2, 2]))
+    np.testing.assert_allclose(ctx[:3, COL["site_v_rebound_max"]], 0.05)
+    np.testing.assert_allclose(ctx[:3, COL["site_v_rel_min_min"]], 0.90)  # whole or not at all
+
+
 def test_pdc_frames_release_each_moment_once_every_pmu_has_it() -> None:
     hold: SiteHold[str] = SiteHold(hold_ns=100 * MS, stale_ns=1000 * MS)
     for s in ("a", "b", "c"):
