@@ -19,11 +19,11 @@ from edgepipe.pipeline.windows import WindowConfig
 _HOP = WindowConfig().hop
 
 _SITE_WHAT = (
-    "The same event classifier with seven site-context features beside the window's own"
+    "The same event classifier with eight site-context features beside the window's own"
     " (`edgepipe/pipeline/site.py`): the deepest and the median relative voltage, the median"
-    " frequency dip, rise and voltage span and the largest voltage rebound (a cleared"
-    " fault) over all PMUs of the site at the same window end, and this PMU's sag as a"
-    " share of the deepest. For a box that sees most of a grid's"
+    " frequency dip, rise and voltage span, and the largest voltage rebound and rising step"
+    " (a cleared fault) over all PMUs of the site at the same window end, and this PMU's sag"
+    " as a share of the deepest. For a box that sees most of a grid's"
     " PMUs (behind a PDC, at a control centre or a wide-area hub): trained and"
     " evaluated with every PMU of a run as the site (the held-out buses' windows give"
     " context to the training windows of their run, and are never trained on). Enable it"

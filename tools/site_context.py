@@ -48,6 +48,7 @@ def site_context(
             "fmax": x[:, FEATURE_INDEX["freq_rel_max_hz"]],
             "vr": x[:, FEATURE_INDEX["v_pu_range"]],
             "rb": x[:, FEATURE_INDEX["v_rebound_rel"]],
+            "up": np.fmax(x[:, FEATURE_INDEX["v_step_rel"]], 0.0),
         }
     )
     site = df
@@ -63,9 +64,11 @@ def site_context(
         fmax_med=pl.col("fmax").median(),
         vr_med=pl.col("vr").median(),
         rb_max=pl.col("rb").max(),
+        up_max=pl.col("up").max(),
     )
     j = df.join(agg, on=["run", "end"], how="left", maintain_order="left")
     deepest = np.maximum(1 - j["vmin_min"].to_numpy(), MIN_SAG)
     share = (1 - j["vmin"].to_numpy()) / deepest
     cols = [j[c].to_numpy() for c in ("vmin_min", "vmin_med", "fmin_med", "fmax_med", "vr_med")]
-    return np.column_stack([*cols, share, j["rb_max"].to_numpy()]).astype(np.float32)
+    rises = [j[c].to_numpy() for c in ("rb_max", "up_max")]
+    return np.column_stack([*cols, share, *rises]).astype(np.float32)

@@ -85,8 +85,8 @@ MODEL_FEATURES = (
 COLS = [FEATURE_NAMES.index(f) for f in MODEL_FEATURES]
 # The site model (pmu_event_site): the same 12 and the site context, chosen by
 # leave-one-grid-out validation (``rf-12-gridbal-ctx`` in tools/event_logo.py: fault alert
-# F1 0.977 / macro-F1 0.826 over the four folds with the seven context columns, 0.968 /
-# 0.816 with the six before the site's largest rebound, 0.950 / 0.759 without context).
+# F1 0.982 / macro-F1 0.810 over the four folds with the eight context columns, 0.968 /
+# 0.816 with the six before the site's largest rises, 0.950 / 0.759 without context).
 SITE_FEATURES = MODEL_FEATURES + CONTEXT_NAMES
 SITE_COLS = [SITE_FEATURE_NAMES.index(f) for f in SITE_FEATURES]
 # The anomaly detector keeps the 13 relative features: with the shape columns too, an

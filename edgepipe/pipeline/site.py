@@ -14,7 +14,10 @@ columns below are computed over each such group:
   about the same at every PMU for a trip);
 - ``site_v_rebound_max``: the largest rebound (``v_rebound_rel``, a sharp voltage rise
   after the window's main step) of any PMU in the group: a cleared fault brings the
-  voltage near it back in one frame, and no trip or load step does.
+  voltage near it back in one frame, and no trip or load step does;
+- ``site_v_step_up_max``: the largest main step (``v_step_rel``) that is a rise, of any PMU
+  in the group (0 when every step is a drop): where the clearing is a PMU's largest step,
+  it is not a rebound after it.
 
 A window with a NaN in one of its own inputs takes no part in its group's aggregates; a
 group with no valid window gives NaN. Training (``tools/train_events.py``) and the service
@@ -50,11 +53,12 @@ CONTEXT_NAMES: tuple[str, ...] = (
     "site_v_range_median",
     "v_sag_share",
     "site_v_rebound_max",
+    "site_v_step_up_max",
 )
 # The columns a PMU model may name: the window's own, then its site context.
 SITE_FEATURE_NAMES: tuple[str, ...] = FEATURE_NAMES + CONTEXT_NAMES
 _INPUTS = [FEATURE_INDEX[k] for k in ("v_rel_min", "freq_rel_min_hz", "freq_rel_max_hz")]
-_INPUTS += [FEATURE_INDEX["v_pu_range"], FEATURE_INDEX["v_rebound_rel"]]
+_INPUTS += [FEATURE_INDEX[k] for k in ("v_pu_range", "v_rebound_rel", "v_step_rel")]
 MIN_SAG = 1e-3  # the deepest sag below which the share is taken against this instead
 
 
@@ -90,9 +94,9 @@ def site_context(features: F64, keys: npt.NDArray[np.int64]) -> F64:
     vmin = np.full(groups, np.inf)
     np.fmin.at(vmin, inverse, vals[:, 0])
     vmin[np.isinf(vmin)] = np.nan
-    rebound = np.full(groups, -np.inf)
-    np.fmax.at(rebound, inverse, vals[:, 4])
-    rebound[np.isinf(rebound)] = np.nan
+    rises = np.full((groups, 2), -np.inf)  # the largest rebound and rising step
+    np.fmax.at(rises, inverse, np.column_stack((vals[:, 4], np.maximum(vals[:, 5], 0.0))))
+    rises[np.isinf(rises)] = np.nan
     med = _group_medians(vals[:, :4], inverse, groups)
     out = np.empty((n, len(CONTEXT_NAMES)))
     deepest = vmin[inverse]
@@ -100,7 +104,7 @@ def site_context(features: F64, keys: npt.NDArray[np.int64]) -> F64:
     out[:, 1:5] = med[inverse]
     with np.errstate(invalid="ignore"):
         out[:, 5] = (1 - features[:, _INPUTS[0]]) / np.maximum(1 - deepest, MIN_SAG)
-    out[:, 6] = rebound[inverse]
+    out[:, 6:8] = rises[inverse]
     return out
 
 

@@ -64,6 +64,13 @@ def test_a_cleared_fault_shows_its_rebound_at_every_pmu_of_the_moment() -> None:
     np.testing.assert_allclose(ctx[:3, COL["site_v_rel_min_min"]], 0.90)  # whole or not at all
 
 
+def test_a_clearing_that_is_a_pmus_largest_step_shows_as_a_rising_step() -> None:
+    x = _x((0.95, 0.0), (0.97, 0.0), (0.90, -0.3), (0.91, -0.3))
+    x[:, FEATURE_INDEX["v_step_rel"]] = [0.30, -0.02, -0.08, -0.07]  # the clearing; a trip
+    ctx = site_context(x, np.array([1, 1, 2, 2]))
+    np.testing.assert_allclose(ctx[:, COL["site_v_step_up_max"]], [0.30, 0.30, 0.0, 0.0])
+
+
 def test_pdc_frames_release_each_moment_once_every_pmu_has_it() -> None:
     hold: SiteHold[str] = SiteHold(hold_ns=100 * MS, stale_ns=1000 * MS)
     for s in ("a", "b", "c"):
