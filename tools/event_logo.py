@@ -94,6 +94,8 @@ CANDIDATES: dict[str, tuple[tuple[str, ...], Callable[[], Any]]] = {
     # the 12 and the site context of the run's PMUs (tools/site_context.py): all of them,
     # or 3 drawn at random per run
     "rf-12-gridbal-ctx": (MODEL_FEATURES + CONTEXT_NAMES, _rf(class_weight="balanced")),
+    # the six context columns before the site's largest rebound and rising step
+    "rf-12-gridbal-ctx6": (MODEL_FEATURES + CONTEXT_NAMES[:6], _rf(class_weight="balanced")),
     "rf-12-gridbal-ctx3": (MODEL_FEATURES + CONTEXT_NAMES, _rf(class_weight="balanced")),
     "rf-all-unweighted": (ALL_FEATURES, _rf()),
     "et-all-unweighted": (ALL_FEATURES, _et()),
@@ -107,7 +109,11 @@ WEAKEN: dict[str, tuple[float, ...]] = {
 }
 
 # The site's PMUs per candidate with site context: None = all PMUs of the run.
-SITE: dict[str, int | None] = {"rf-12-gridbal-ctx": None, "rf-12-gridbal-ctx3": 3}
+SITE: dict[str, int | None] = {
+    "rf-12-gridbal-ctx": None,
+    "rf-12-gridbal-ctx6": None,
+    "rf-12-gridbal-ctx3": 3,
+}
 
 
 def _with_site(
