@@ -8,8 +8,10 @@ held-out buses' test and normal runs, and all of kundur) at the service's hop, b
 ``pmu_event`` for reference: the fault alert's window F1 and precision at the raise, the
 argmax macro-F1, false alarms, the detection delay and the trip runs that raised it.
 
-Usage: ``python tools/event_site.py [--sizes 1 2 4 8 0] [--cache DIR] [--data data/scenarios]``
-(0 = every PMU of the run; ``--cache`` as for ``train_events.py``).
+Usage: ``python tools/event_site.py [--sizes 1 2 4 8 0] [--cache DIR] [--data data/scenarios]
+[--grid wscc9]`` (0 = every PMU of the run; ``--cache`` as for ``train_events.py``;
+``--grid`` scores another grid no model was trained on in place of kundur, such as the
+probe grid ``generate.py --cases wscc9`` makes).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 from event_export import CLF, CLF_CLEAR, CLF_RAISE, SITE, _evaluate  # noqa: E402
+from scenarios.generate import HELDOUT_CASE, TRAIN_CASES  # noqa: E402
 from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E402
 from train_events import (  # noqa: E402
     EVAL_HOP,
@@ -56,11 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "scenarios")
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
     ap.add_argument("--cache", type=Path, help="directory of train_events.py's window caches")
+    ap.add_argument("--grid", default=HELDOUT_CASE, help="the unseen grid to score")
     args = ap.parse_args(argv)
+    if args.grid in TRAIN_CASES:
+        ap.error(f"--grid {args.grid} is a training grid")
     t0 = time.monotonic()
     train_paths, grid_paths = shard_paths(args.data)
+    if args.grid != HELDOUT_CASE:
+        grid_paths = sorted((args.data / args.grid).glob("*.parquet"))
+        if not grid_paths:
+            ap.error(f"no shards under {args.data / args.grid}: generate.py --cases {args.grid}")
     collapsed = collapsed_scenarios(train_paths + grid_paths)
-    cache = {k: args.cache / f"{k}.npz" if args.cache else None for k in ("test_runs", "grid")}
+    grid_cache = "grid" if args.grid == HELDOUT_CASE else f"grid-{args.grid}"
+    names = {"test_runs": "test_runs", "grid": grid_cache}
+    cache = {k: args.cache / f"{n}.npz" if args.cache else None for k, n in names.items()}
     runs = load(train_paths, cache["test_runs"], hop=EVAL_HOP, rows=test_run_rows(train_paths))
     runs = apply_label_rules(runs, collapsed)
     held = at_buses(runs, heldout_bus_sets(train_paths))
@@ -77,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         label = "every PMU of the run" if size == 0 else f"sites of {size} PMUs"
         print(f"== {label}", flush=True)
-        for title, ws, keep in (("held-out buses", runs, held), ("kundur", grid, None)):
+        for title, ws, keep in (("held-out buses", runs, held), (args.grid, grid, None)):
             scored = with_context(ws, size)
             if keep is not None:
                 scored = scored.take(keep)
