@@ -38,19 +38,12 @@ def site_context(
         _, runs = np.unique(run, return_inverse=True)
         keys = runs.reshape(-1).astype(np.int64) * (1 << 32) + end.astype(np.int64)
         return service_context(x, keys).astype(np.float32)
-    df = pl.DataFrame(
-        {
-            "run": run,
-            "stream": stream,
-            "end": end,
-            "vmin": x[:, FEATURE_INDEX["v_rel_min"]],
-            "fmin": x[:, FEATURE_INDEX["freq_rel_min_hz"]],
-            "fmax": x[:, FEATURE_INDEX["freq_rel_max_hz"]],
-            "vr": x[:, FEATURE_INDEX["v_pu_range"]],
-            "rb": x[:, FEATURE_INDEX["v_rebound_rel"]],
-            "up": np.fmax(x[:, FEATURE_INDEX["v_step_rel"]], 0.0),
-        }
-    )
+    names = ("v_rel_min", "freq_rel_min_hz", "freq_rel_max_hz", "v_pu_range", "v_rebound_rel")
+    inputs = x[:, [FEATURE_INDEX[n] for n in (*names, "v_step_rel")]].astype(np.float64)
+    inputs[np.isnan(inputs).any(axis=1)] = np.nan  # a window takes part whole or not at all
+    inputs[:, -1] = np.maximum(inputs[:, -1], 0.0)  # the rising step (NaN stays NaN)
+    cols_in = dict(zip(("vmin", "fmin", "fmax", "vr", "rb", "up"), inputs.T, strict=True))
+    df = pl.DataFrame({"run": run, "stream": stream, "end": end, **cols_in}).fill_nan(None)
     site = df
     if pmus is not None:
         streams = df.select("run", "stream").unique().sort("run", "stream")
@@ -68,7 +61,7 @@ def site_context(
     )
     j = df.join(agg, on=["run", "end"], how="left", maintain_order="left")
     deepest = np.maximum(1 - j["vmin_min"].to_numpy(), MIN_SAG)
-    share = (1 - j["vmin"].to_numpy()) / deepest
+    share = (1 - x[:, FEATURE_INDEX["v_rel_min"]]) / deepest  # as the service: own sag
     cols = [j[c].to_numpy() for c in ("vmin_min", "vmin_med", "fmin_med", "fmax_med", "vr_med")]
     rises = [j[c].to_numpy() for c in ("rb_max", "up_max")]
     return np.column_stack([*cols, share, *rises]).astype(np.float32)

@@ -128,7 +128,7 @@ class Pipeline(Sink):
         keep their state. Only a change of ``[windows]`` restarts the rings."""
         windows_changed = config.windows != self._windows_config
         if windows_changed:  # new rings and hold: what the hold has now goes out first
-            self._take(self._site.restart(config.windows.site_hold_ms))
+            self._take(self._site.drain())
         self.flush()
         self._detectors = list(detectors)  # a change of context use: at the next flush
         self._engine.config = config.alerts
@@ -136,6 +136,7 @@ class Pipeline(Sink):
         self._windows_config = config.windows
         if windows_changed:
             self._windows = WindowStage(config.windows)
+            self._site.restart(config.windows.site_hold_ms)
             for info in self._infos.values():
                 self._windows.on_stream(info)
 

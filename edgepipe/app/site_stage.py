@@ -79,12 +79,11 @@ class SiteStage:
         self._hold = self._fresh()
         return out
 
-    def restart(self, hold_ms: int) -> list[Window]:
-        """A new ``[windows]`` config: a fresh hold; what the old one held goes out."""
-        out = self._hold.drain()
+    def restart(self, hold_ms: int) -> None:
+        """A new ``[windows]`` config: a fresh hold (``drain`` and score the old one first,
+        so that its windows still see the moments already scored)."""
         self._hold_ms = hold_ms
         self._hold = self._fresh()
-        return out
 
     def release(self) -> list[Window]:
         """The windows whose moment is complete or whose PMUs waited long enough."""
@@ -119,7 +118,7 @@ class SiteStage:
             log.warning(
                 "site_context_few_pmus",
                 pmus=self._hold.size,
-                advice=f"pmu_event_site was trained with the PMUs of most of a grid's buses; "
+                advice=f"pmu_event_site was trained with every PMU of a grid; "
                 f"with fewer than {MIN_SITE_PMUS} it misses faults pmu_event detects: "
                 "enable pmu_event instead",
             )
