@@ -254,7 +254,7 @@ class Pipeline(Sink):
         self.stats.evaluations += 1
         timings = self.router.timings
         with timings.time("flush"):
-            items = self.router.evaluate_batches(self._detectors, windows)
+            items = self.router.evaluate_batches(self._detectors, windows, site=self._site.on)
             with timings.time("alerts"):
                 # All scores of the flush in event-time order, not detector by detector
                 # and stream by stream: two streams of one asset share its alert keys.

@@ -104,10 +104,12 @@ class Router:
         ]
 
     def evaluate_batches(
-        self, pmu: Sequence[Detector], windows: Sequence[Window]
+        self, pmu: Sequence[Detector], windows: Sequence[Window], *, site: bool | None = None
     ) -> list[ScoreBatch | list[Score]]:
         """``evaluate`` per detector, in the same order, as columns where the detector
-        can give them (``AlertEngine.process_flush`` then builds few ``Score`` records)."""
+        can give them (``AlertEngine.process_flush`` then builds few ``Score`` records).
+        ``site``: whether the PMU windows get site context (``needs_site_context(pmu)``
+        when not given; the pipeline passes what its site stage already decided)."""
         groups: dict[str, list[Window]] = defaultdict(list)
         for w in windows:
             groups[ROUTE_OF_KIND.get(w.info.kind, "?")].append(w)
@@ -116,7 +118,9 @@ class Router:
             feats: Features
             dets: Sequence[Detector]
             if route == "pmu":
-                feats = self.site_features if needs_site_context(pmu) else pmu_features
+                if site is None:
+                    site = needs_site_context(pmu)
+                feats = self.site_features if site else pmu_features
                 dets = pmu
             elif route in self.routes:
                 feats, dets = self.routes[route]
