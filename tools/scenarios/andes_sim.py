@@ -133,18 +133,22 @@ def simulate(spec: ScenarioSpec) -> Trajectory:
             getattr(model, attr).v[:] *= spec.loading
     if not ss.PFlow.run() or not ss.PFlow.converged:
         raise SimulationFailedError(f"{spec.sid}: power flow did not converge")
-    ss.TDS.config.tf = spec.duration_s
+    # Two frames past the end: ANDES's last step is a partial one that lands on ``tf``, and
+    # a frame sampled from it would span a longer time than 1/60 s (a false frequency at
+    # the last frame of every run, up to 0.9 Hz after a generator trip).
+    ss.TDS.config.tf = spec.duration_s + 2 / RATE_HZ
     ss.TDS.config.tstep = 1 / RATE_HZ
     ss.TDS.config.no_tqdm = 1
     ss.TDS.config.criteria = 0  # keep going through large angle swings (gen trips)
     ss.TDS.run()
     t = np.asarray(ss.dae.ts.t)
-    if t[-1] < spec.duration_s - 1e-6:
+    if t[-1] < ss.TDS.config.tf - 1e-6:
         raise SimulationFailedError(f"{spec.sid}: TDS stopped at {t[-1]:.3f} s")
     frames = np.arange(round(spec.duration_s * RATE_HZ) + 1) / RATE_HZ
     y = np.asarray(ss.dae.ts.y)
     # Events fall between frames, so each frame time has one value: take the last sample
-    # at or before it (the ANDES grid holds every frame time).
+    # at or before it (the ANDES grid steps by 1/60 s from the start and from each event,
+    # so that sample is less than a frame old and never from across an event).
     idx = np.searchsorted(t, frames + 1e-9, side="right") - 1
     v = y[idx][:, ss.Bus.v.a]
     a = np.unwrap(y[idx][:, ss.Bus.a.a], axis=0)
