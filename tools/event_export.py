@@ -189,13 +189,16 @@ def export_models(
     *,
     train: WindowSet,
     test_bus: WindowSet,
-    grid: WindowSet,
+    grids: dict[str, WindowSet],
     args: Namespace,
     anomaly_features: tuple[str, ...],
 ) -> dict[str, list[str]]:
     """Export, check and publish the classifiers (name -> fitted forest and its features)
     and the anomaly detector; the WindowSets' ``x`` has the ``SITE_FEATURE_NAMES``
-    columns. Returns the card lines per model."""
+    columns. ``grids``: the unseen grids' windows by case, the held-out grid first (its
+    rows also serve the parity check and the self-check). Returns the card lines per
+    model."""
+    grid = next(iter(grids.values()))
     feats = {name: f for name, (_, f) in classifiers.items()} | {ANOM: anomaly_features}
     cols = {k: [SITE_FEATURE_NAMES.index(f) for f in v] for k, v in feats.items()}
     data: dict[str, bytes] = {}
@@ -282,10 +285,9 @@ def export_models(
     np.savez_compressed(md / f"{ANOM}.parity.npz", x=x_anom, score=-iforest.score_samples(x_anom))
     for spec in specs:
         load_model(md, spec.name)  # the service's own checks, end to end
-    results = {
-        "held-out buses": _evaluate(test_bus, cols, sessions, th),
-        "held-out grid (kundur)": _evaluate(grid, cols, sessions, th),
-    }
+    results = {"held-out buses": _evaluate(test_bus, cols, sessions, th)}
+    for case, ws in grids.items():
+        results[f"held-out grid ({case})"] = _evaluate(ws, cols, sessions, th)
     return {
         spec.name: write_card(
             md / "cards" / f"{spec.name}.md",

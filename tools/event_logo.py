@@ -37,7 +37,11 @@ from scenarios.generate import TRAIN_CASES  # noqa: E402
 from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E402
 from scenarios.spec import KINDS  # noqa: E402
 from site_context import CONTEXT_NAMES, site_context  # noqa: E402
-from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier  # noqa: E402
+from sklearn.ensemble import (  # noqa: E402
+    ExtraTreesClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.metrics import f1_score  # noqa: E402
 from train_events import (  # noqa: E402
     ALL_FEATURES,
@@ -97,6 +101,30 @@ CANDIDATES: dict[str, tuple[tuple[str, ...], Callable[[], Any]]] = {
     # the six context columns before the site's largest rebound and rising step
     "rf-12-gridbal-ctx6": (MODEL_FEATURES + CONTEXT_NAMES[:6], _rf(class_weight="balanced")),
     "rf-12-gridbal-ctx3": (MODEL_FEATURES + CONTEXT_NAMES, _rf(class_weight="balanced")),
+    # other learners and leaf sizes on the site model's 20 inputs
+    "rf-12-gridbal-ctx-leaf20": (
+        MODEL_FEATURES + CONTEXT_NAMES,
+        lambda: RandomForestClassifier(
+            n_estimators=40,
+            max_depth=12,
+            min_samples_leaf=20,
+            class_weight="balanced",
+            n_jobs=2,
+            random_state=0,
+        ),
+    ),
+    "et-12-gridbal-ctx": (MODEL_FEATURES + CONTEXT_NAMES, _et(class_weight="balanced")),
+    "hgb-12-gridbal-ctx": (
+        MODEL_FEATURES + CONTEXT_NAMES,
+        lambda: HistGradientBoostingClassifier(
+            max_iter=150,
+            max_leaf_nodes=31,
+            l2_regularization=1.0,
+            class_weight="balanced",
+            early_stopping=False,
+            random_state=0,
+        ),
+    ),
     "rf-all-unweighted": (ALL_FEATURES, _rf()),
     "et-all-unweighted": (ALL_FEATURES, _et()),
 }
@@ -113,6 +141,9 @@ SITE: dict[str, int | None] = {
     "rf-12-gridbal-ctx": None,
     "rf-12-gridbal-ctx6": None,
     "rf-12-gridbal-ctx3": 3,
+    "et-12-gridbal-ctx": None,
+    "rf-12-gridbal-ctx-leaf20": None,
+    "hgb-12-gridbal-ctx": None,
 }
 
 

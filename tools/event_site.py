@@ -10,8 +10,7 @@ argmax macro-F1, false alarms, the detection delay and the trip runs that raised
 
 Usage: ``python tools/event_site.py [--sizes 1 2 4 8 0] [--cache DIR] [--data data/scenarios]
 [--grid wscc9]`` (0 = every PMU of the run; ``--cache`` as for ``train_events.py``;
-``--grid`` scores another grid no model was trained on in place of kundur, such as the
-probe grid ``generate.py --cases wscc9`` makes).
+``--grid`` scores another grid no model was trained on in place of kundur).
 """
 
 from __future__ import annotations
@@ -34,10 +33,11 @@ from train_events import (  # noqa: E402
     MODEL_FEATURES,
     SITE_FEATURES,
     at_buses,
+    grid_cache_name,
     heldout_bus_sets,
     load,
-    shard_paths,
     test_run_rows,
+    unseen_paths,
     with_context,
 )
 
@@ -64,14 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.grid in TRAIN_CASES:
         ap.error(f"--grid {args.grid} is a training grid")
     t0 = time.monotonic()
-    train_paths, grid_paths = shard_paths(args.data)
-    if args.grid != HELDOUT_CASE:
-        grid_paths = sorted((args.data / args.grid).glob("*.parquet"))
-        if not grid_paths:
-            ap.error(f"no shards under {args.data / args.grid}: generate.py --cases {args.grid}")
+    train_paths = unseen_paths(args.data, TRAIN_CASES)
+    grid_paths = unseen_paths(args.data, (args.grid,))
     collapsed = collapsed_scenarios(train_paths + grid_paths)
-    grid_cache = "grid" if args.grid == HELDOUT_CASE else f"grid-{args.grid}"
-    names = {"test_runs": "test_runs", "grid": grid_cache}
+    names = {"test_runs": "test_runs", "grid": grid_cache_name(args.grid)}
     cache = {k: args.cache / f"{n}.npz" if args.cache else None for k, n in names.items()}
     runs = load(train_paths, cache["test_runs"], hop=EVAL_HOP, rows=test_run_rows(train_paths))
     runs = apply_label_rules(runs, collapsed)

@@ -8,7 +8,8 @@ and ``pmu_features``. Splits, never scattering one scenario run across train and
   window of theirs is trained on), and every 4th scenario seed is a test scenario;
   *held-out buses* = test event scenarios and all normal runs at held-out buses (the
   false-alarm rate needs 24+ PMU-hours, and no window of those buses is trained on);
-- the whole kundur case is never seen in training: *held-out grid*.
+- the whole kundur case is never seen in training: *held-out grid*; nor is wscc9, a
+  second grid scored the same way (``scenarios.generate.UNSEEN_CASES``).
 
 Training windows are cut every ``TRAIN_HOP`` frames; the evaluation sets every
 ``EVAL_HOP``, the service's default ``[windows] hop``, so that the cards' detection delays
@@ -37,7 +38,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 from event_export import CLF, SITE, export_models  # noqa: E402
 from scenarios.dataset import IGNORE, WindowSet, shard_windows  # noqa: E402
-from scenarios.generate import HELDOUT_CASE, TRAIN_CASES  # noqa: E402
+from scenarios.generate import HELDOUT_CASE, TRAIN_CASES, UNSEEN_CASES  # noqa: E402
 from scenarios.labels import apply_label_rules, collapsed_scenarios  # noqa: E402
 from sklearn.ensemble import IsolationForest, RandomForestClassifier  # noqa: E402
 
@@ -264,11 +265,26 @@ def fit_classifier(x: np.ndarray, y: np.ndarray, case: np.ndarray) -> RandomFore
 
 def shard_paths(data: Path) -> tuple[list[Path], list[Path]]:
     """The training grids' shards and the held-out grid's; exits when either is missing."""
-    train = sorted(p for c in TRAIN_CASES for p in (data / c).glob("*.parquet"))
-    grid = sorted((data / HELDOUT_CASE).glob("*.parquet"))
-    if not train or not grid:
-        raise SystemExit(f"no scenario shards under {data}: run tools/scenarios/generate.py")
-    return train, grid
+    return unseen_paths(data, TRAIN_CASES), unseen_paths(data, (HELDOUT_CASE,))
+
+
+def unseen_paths(data: Path, cases: tuple[str, ...]) -> list[Path]:
+    """The shards of ``cases``; exits naming the command when a case has none."""
+    out = []
+    for case in cases:
+        paths = sorted((data / case).glob("*.parquet"))
+        if not paths:
+            raise SystemExit(
+                f"no scenario shards under {data / case}: run tools/scenarios/generate.py"
+                f" --out {data} (or --cases {case})"
+            )
+        out += paths
+    return out
+
+
+def grid_cache_name(case: str) -> str:
+    """The window cache of an unseen grid (``--cache``): ``grid.npz`` is kundur's."""
+    return "grid" if case == HELDOUT_CASE else f"grid-{case}"
 
 
 def fit_anomaly(x: np.ndarray) -> IsolationForest:
@@ -281,14 +297,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
     ap.add_argument("--cache", type=Path, help="directory for window caches (re-runs)")
     args = ap.parse_args(argv)
-    cache = {
-        k: args.cache / f"{k}.npz" if args.cache else None for k in ("train", "test_runs", "grid")
-    }
+    names = ["train", "test_runs", *(grid_cache_name(c) for c in UNSEEN_CASES)]
+    cache = {k: args.cache / f"{k}.npz" if args.cache else None for k in names}
     if args.cache:
         args.cache.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    train_paths, grid_paths = shard_paths(args.data)
-    collapsed = collapsed_scenarios(train_paths + grid_paths)
+    train_paths = unseen_paths(args.data, TRAIN_CASES)
+    grid_paths = {c: unseen_paths(args.data, (c,)) for c in UNSEEN_CASES}
+    collapsed = collapsed_scenarios(train_paths + [p for v in grid_paths.values() for p in v])
     print(f"{len(collapsed)} collapsed runs left out: {sorted(collapsed)}", flush=True)
     ws = apply_label_rules(load(train_paths, cache["train"]), collapsed)
     test_scn = np.array([is_test_scenario(s) for s in ws.scenario])
@@ -317,15 +333,19 @@ def main(argv: list[str] | None = None) -> int:
     runs = with_context(apply_label_rules(runs, collapsed))
     test_bus = runs.take(at_buses(runs, held_sets))
     del runs
-    grid = load(grid_paths, cache["grid"], hop=EVAL_HOP)
-    grid = with_context(apply_label_rules(grid, collapsed))
+    grids = {
+        c: with_context(
+            apply_label_rules(load(paths, cache[grid_cache_name(c)], hop=EVAL_HOP), collapsed)
+        )
+        for c, paths in grid_paths.items()
+    }
     print(f"evaluation sets cut at hop {EVAL_HOP} in {time.monotonic() - t0:.0f} s", flush=True)
     facts = export_models(
         {CLF: (clf, MODEL_FEATURES), SITE: (site_clf, SITE_FEATURES)},
         iforest,
         train=train,
         test_bus=test_bus,
-        grid=grid,
+        grids=grids,
         args=args,
         anomaly_features=ANOMALY_FEATURES,
     )
