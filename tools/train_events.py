@@ -250,7 +250,9 @@ def fit_classifier(x: np.ndarray, y: np.ndarray, case: np.ndarray) -> RandomFore
     # macro-F1 second. Over the four folds a random forest scored 0.947 / 0.615,
     # extremely randomised trees 0.859 / 0.614; weighting the grids equally
     # (``grid_weights``) then tied on the alert (0.950) and raised macro-F1 0.648 -> 0.656.
-    # (Not HistGradientBoosting: skl2onnx 1.20 cannot export it with onnx 1.23.)
+    # On the site model's inputs, HistGradientBoosting validated at 0.963 and extremely
+    # randomised trees at 0.911 against the forest's 0.982 (docs/scenarios.md); skl2onnx
+    # cannot export HistGradientBoosting with onnx 1.2x either.
     # 40 trees of depth 12 run in ~10 us per window.
     model = RandomForestClassifier(
         n_estimators=40,
