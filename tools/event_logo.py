@@ -65,9 +65,9 @@ def _et(**kw: Any) -> Callable[[], Any]:
     )
 
 
-def _rf(**kw: Any) -> Callable[[], Any]:
+def _rf(leaf: int = 3, **kw: Any) -> Callable[[], Any]:
     return lambda: RandomForestClassifier(
-        n_estimators=40, max_depth=12, min_samples_leaf=3, n_jobs=2, random_state=0, **kw
+        n_estimators=40, max_depth=12, min_samples_leaf=leaf, n_jobs=2, random_state=0, **kw
     )
 
 
@@ -77,17 +77,7 @@ CANDIDATES: dict[str, tuple[tuple[str, ...], Callable[[], Any]]] = {
     "rf-all": (ALL_FEATURES, _rf(class_weight="balanced")),
     "et-all": (ALL_FEATURES, _et(class_weight="balanced")),
     "et-shape": (SHAPE_ONLY, _et(class_weight="balanced")),
-    "rf-all-leaf20": (
-        ALL_FEATURES,
-        lambda: RandomForestClassifier(
-            n_estimators=40,
-            max_depth=12,
-            min_samples_leaf=20,
-            class_weight="balanced",
-            n_jobs=2,
-            random_state=0,
-        ),
-    ),
+    "rf-all-leaf20": (ALL_FEATURES, _rf(leaf=20, class_weight="balanced")),
     "rf-all-gridbal": (ALL_FEATURES, _rf(class_weight="balanced")),  # + grid_weights
     # the chosen 12 (train_events.MODEL_FEATURES), grid-weighted
     "rf-12-gridbal": (MODEL_FEATURES, _rf(class_weight="balanced")),
@@ -104,14 +94,7 @@ CANDIDATES: dict[str, tuple[tuple[str, ...], Callable[[], Any]]] = {
     # other learners and leaf sizes on the site model's 20 inputs
     "rf-12-gridbal-ctx-leaf20": (
         MODEL_FEATURES + CONTEXT_NAMES,
-        lambda: RandomForestClassifier(
-            n_estimators=40,
-            max_depth=12,
-            min_samples_leaf=20,
-            class_weight="balanced",
-            n_jobs=2,
-            random_state=0,
-        ),
+        _rf(leaf=20, class_weight="balanced"),
     ),
     "et-12-gridbal-ctx": (MODEL_FEATURES + CONTEXT_NAMES, _et(class_weight="balanced")),
     "hgb-12-gridbal-ctx": (
