@@ -65,8 +65,11 @@ def load_pu(w: Window) -> np.ndarray:
         return _col(w, "load_pu")
     rated = w.info.param("rated_current_a", math.nan)
     phases = np.column_stack([_col(w, f"load_{p}") for p in "abc"])
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(phases, axis=1) / rated if np.isfinite(phases).any() else phases[:, 0]
+    ok = np.isfinite(phases)
+    n = ok.sum(axis=1)
+    # The mean of the phases a row has (NaN for a row with none, without nanmean's warning).
+    mean = np.where(ok, phases, 0.0).sum(axis=1) / np.maximum(n, 1)
+    return np.where(n > 0, mean, np.nan) / rated
 
 
 def transformer_features(windows: Sequence[Window]) -> np.ndarray:
