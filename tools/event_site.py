@@ -33,11 +33,11 @@ from train_events import (  # noqa: E402
     MODEL_FEATURES,
     SITE_FEATURES,
     at_buses,
+    case_paths,
     grid_cache_name,
     heldout_bus_sets,
     load,
     test_run_rows,
-    unseen_paths,
     with_context,
 )
 
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.grid in TRAIN_CASES:
         ap.error(f"--grid {args.grid} is a training grid")
     t0 = time.monotonic()
-    train_paths = unseen_paths(args.data, TRAIN_CASES)
-    grid_paths = unseen_paths(args.data, (args.grid,))
+    train_paths = case_paths(args.data, TRAIN_CASES)
+    grid_paths = case_paths(args.data, (args.grid,))
     collapsed = collapsed_scenarios(train_paths + grid_paths)
     names = {"test_runs": "test_runs", "grid": grid_cache_name(args.grid)}
     cache = {k: args.cache / f"{n}.npz" if args.cache else None for k, n in names.items()}

@@ -86,7 +86,7 @@ MODEL_FEATURES = (
 COLS = [FEATURE_NAMES.index(f) for f in MODEL_FEATURES]
 # The site model (pmu_event_site): the same 12 and the site context, chosen by
 # leave-one-grid-out validation (``rf-12-gridbal-ctx`` in tools/event_logo.py: fault alert
-# F1 0.982 / macro-F1 0.810 over the four folds with the eight context columns, 0.968 /
+# F1 0.982 / macro-F1 0.814 over the four folds with the eight context columns, 0.968 /
 # 0.816 with the six before the site's largest rises, 0.950 / 0.759 without context).
 SITE_FEATURES = MODEL_FEATURES + CONTEXT_NAMES
 SITE_COLS = [SITE_FEATURE_NAMES.index(f) for f in SITE_FEATURES]
@@ -267,10 +267,10 @@ def fit_classifier(x: np.ndarray, y: np.ndarray, case: np.ndarray) -> RandomFore
 
 def shard_paths(data: Path) -> tuple[list[Path], list[Path]]:
     """The training grids' shards and the held-out grid's; exits when either is missing."""
-    return unseen_paths(data, TRAIN_CASES), unseen_paths(data, (HELDOUT_CASE,))
+    return case_paths(data, TRAIN_CASES), case_paths(data, (HELDOUT_CASE,))
 
 
-def unseen_paths(data: Path, cases: tuple[str, ...]) -> list[Path]:
+def case_paths(data: Path, cases: tuple[str, ...]) -> list[Path]:
     """The shards of ``cases``; exits naming the command when a case has none."""
     out = []
     for case in cases:
@@ -304,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache:
         args.cache.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    train_paths = unseen_paths(args.data, TRAIN_CASES)
-    grid_paths = {c: unseen_paths(args.data, (c,)) for c in UNSEEN_CASES}
+    train_paths = case_paths(args.data, TRAIN_CASES)
+    grid_paths = {c: case_paths(args.data, (c,)) for c in UNSEEN_CASES}
     collapsed = collapsed_scenarios(train_paths + [p for v in grid_paths.values() for p in v])
     print(f"{len(collapsed)} collapsed runs left out: {sorted(collapsed)}", flush=True)
     ws = apply_label_rules(load(train_paths, cache["train"]), collapsed)

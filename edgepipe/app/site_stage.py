@@ -23,8 +23,8 @@ log = structlog.get_logger("edgepipe.pipeline")
 
 _NS_PER_MS = 1_000_000
 # Below this many PMUs a site-context model is warned about (tools/event_site.py: with
-# sites of 10 random PMUs pmu_event_site's fault alert F1 on held-out buses was 0.916, with
-# every PMU of the grid 0.977, pmu_event 0.957).
+# sites of 10 random PMUs pmu_event_site's fault alert F1 on held-out buses was 0.915, with
+# every PMU of the grid 0.975, pmu_event 0.955).
 MIN_SITE_PMUS = 10
 _STALE_NS = 1_000_000_000  # a PMU silent for 1 s of the site's data is not waited for
 
