@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from event_clearing import CLEARING_DEEP_SAG, CLEARING_MAX_AGE, CLEARING_MIN_RISE
 from scenarios.dataset import WindowSet
 from scenarios.labels import AMBIENT_FREQ_RANGE_HZ, AMBIENT_V_RANGE, FAULT_SAG
 from scenarios.spec import KINDS
@@ -23,7 +24,13 @@ _SITE_WHAT = (
     " (`edgepipe/pipeline/site.py`): the deepest and the median relative voltage, the median"
     " frequency dip, rise and voltage span, and the largest voltage rebound and rising step"
     " (a cleared fault) over all PMUs of the site at the same window end, and this PMU's sag"
-    " as a share of the deepest. For a box that sees most of a grid's"
+    " as a share of the deepest. A clearing gate follows the forest in the graph"
+    f" (`tools/event_clearing.py`): a window whose main voltage step is more than"
+    f" {CLEARING_MAX_AGE} frames old (the longest fault of the scenarios) while no PMU of"
+    f" the site has risen by {CLEARING_MIN_RISE} or more and none is at or below"
+    f" {CLEARING_DEEP_SAG} of its pre-event voltage is no fault (P(fault) 0, the other"
+    " classes renormalised): a fault's window shows its clearing, a trip's does not."
+    " For a box that sees most of a grid's"
     " PMUs (behind a PDC, at a control centre or a wide-area hub): trained and"
     " evaluated with every PMU of a run as the site (the held-out buses' windows give"
     " context to the training windows of their run, and are never trained on). Enable it"

@@ -15,6 +15,7 @@ import onnxruntime as ort
 import skl2onnx
 import sklearn
 from event_cards import write_card
+from event_clearing import ClearingGated, clearing_graph, has_clearing_inputs
 from event_gate import AmbientGated, gate_graph
 from event_metrics import AlarmStats, alert_point, class_report
 from iforest_onnx import convert
@@ -206,8 +207,12 @@ def export_models(
     for name, (clf, features) in classifiers.items():
         graph = onnx.load_from_string(export_classifier(clf, len(features)))
         classes = tuple(int(c) for c in clf.classes_)
-        data[name] = gate_graph(graph, features, classes).SerializeToString()
+        graph = gate_graph(graph, features, classes)
         gated[name] = AmbientGated(clf, features)  # sklearn's answers as the gated graph's
+        if has_clearing_inputs(features):  # the site model (tools/event_clearing.py)
+            graph = clearing_graph(graph, features, classes, KINDS.index("fault"))
+            gated[name] = ClearingGated(gated[name], features, KINDS.index("fault"))
+        data[name] = graph.SerializeToString()
     data[ANOM] = convert(iforest).SerializeToString()
     sessions = {k: session(v) for k, v in data.items()}
     step = max(1, len(grid.y) // 20_000)

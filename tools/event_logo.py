@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
+from event_clearing import ClearingGated, has_clearing_inputs  # noqa: E402
 from event_export import CLF_CLEAR, CLF_RAISE  # noqa: E402
 from event_gate import GATED_FEATURES, AmbientGated  # noqa: E402
 from event_metrics import AlarmStats, alert_point  # noqa: E402
@@ -90,6 +91,8 @@ CANDIDATES: dict[str, tuple[tuple[str, ...], Callable[[], Any]]] = {
     "rf-12-gridbal-ctx": (MODEL_FEATURES + CONTEXT_NAMES, _rf(class_weight="balanced")),
     # the six context columns before the site's largest rebound and rising step
     "rf-12-gridbal-ctx6": (MODEL_FEATURES + CONTEXT_NAMES[:6], _rf(class_weight="balanced")),
+    # the shipped site model without its clearing gate (tools/event_clearing.py)
+    "rf-12-gridbal-ctx-ungated": (MODEL_FEATURES + CONTEXT_NAMES, _rf(class_weight="balanced")),
     "rf-12-gridbal-ctx3": (MODEL_FEATURES + CONTEXT_NAMES, _rf(class_weight="balanced")),
     # other learners and leaf sizes on the site model's 20 inputs
     "rf-12-gridbal-ctx-leaf20": (
@@ -119,9 +122,12 @@ WEAKEN: dict[str, tuple[float, ...]] = {
     "rf-12-gridbal-weak2+3": (2.0, 3.0),
 }
 
+# Site-context candidates scored without the clearing gate that the export adds.
+UNGATED = {"rf-12-gridbal-ctx-ungated"}
 # The site's PMUs per candidate with site context: None = all PMUs of the run.
 SITE: dict[str, int | None] = {
     "rf-12-gridbal-ctx": None,
+    "rf-12-gridbal-ctx-ungated": None,
     "rf-12-gridbal-ctx6": None,
     "rf-12-gridbal-ctx3": 3,
     "et-12-gridbal-ctx": None,
@@ -185,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             model = make().fit(x[:, cols], y, sample_weight=weights)
             if set(GATED_FEATURES) <= set(feats):  # as exported (tools/event_gate.py)
                 model = AmbientGated(model, feats)
+            if has_clearing_inputs(feats) and name not in UNGATED:  # tools/event_clearing.py
+                model = ClearingGated(model, feats, KINDS.index("fault"))
             proba = model.predict_proba(x_all[val][:, cols])
             y, classes = ws.y[val], list(model.classes_)  # a fold may lack a class
             pred = model.classes_[proba.argmax(axis=1)]
