@@ -1,8 +1,9 @@
 """Run one ``ScenarioSpec`` in ANDES; the only module of the project that imports ``andes``.
 
 Loads are constant impedance in the dynamic simulation (ANDES default ``pq2z``), so a
-load change is an ``Alter`` of the load's ``Req``/``Xeq`` (a factor f on ``Req`` is a
-factor 1/f on its power). Returns the bus voltage magnitudes (pu of the bus base) and
+load change is an ``Alter`` of the load's ``Req``/``Xeq``. Despite their names these are
+admittances: ANDES's PQ draws ``P = Req v^2`` and ``Q = Xeq v^2``, so a factor f on both is
+a factor f on the load's power. Returns the bus voltage magnitudes (pu of the bus base) and
 angles (rad, in the frame rotating at nominal frequency) sampled at 60 frames/s.
 """
 
@@ -62,7 +63,10 @@ def devices(case: str) -> Devices:
 
 
 def _alter(ss: Any, load: str, t: float, factor: float) -> None:
-    # Req and Xeq both divided by the factor: P and Q of the load scale by ``factor``.
+    # P = Req v^2 and Q = Xeq v^2 (andes/models/static/pq.py): both multiplied by the
+    # factor. Until 2026-11-27 they were divided, so every load change went the other way
+    # (a "1.49" step dropped a third of the load) and load increases were up to twice
+    # MAX_LOAD_SHARE; docs/scenarios.md, "Load changes the right way round".
     for src in ("Req", "Xeq"):
         ss.add(
             "Alter",
@@ -72,7 +76,7 @@ def _alter(ss: Any, load: str, t: float, factor: float) -> None:
                 "src": src,
                 "attr": "v",
                 "t": t,
-                "method": "/",
+                "method": "*",
                 "amount": factor,
             },
         )

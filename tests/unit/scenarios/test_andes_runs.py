@@ -94,6 +94,21 @@ def test_a_generator_trip_settles_at_a_lower_frequency() -> None:
     assert (tr.v_pu[-int(RATE_HZ) :] > 0.85).all()
 
 
+@pytest.mark.parametrize("factor", [1.3, 0.7])
+def test_a_load_step_moves_frequency_and_voltage_the_way_its_factor_says(factor: float) -> None:
+    # More load (factor > 1) slows the machines and sags the voltage; less load does the
+    # opposite. The generator once divided the loads' admittances and got both backwards.
+    s = _spec("wscc9", "load_step", duration_s=5.0, loads=["PQ_0"], factor=factor)
+    tr = simulate(s)
+    f = frequency(tr.t_s, tr.ang_rad).mean(axis=1)
+    k = _frame(s.start_s)
+    df = f[k + 30 : k + 60].mean() - f[k - 30 : k].mean()
+    dv = tr.v_pu[k + 5 : k + 30].mean() - tr.v_pu[k - 30 : k].mean()
+    sign = 1.0 if factor < 1 else -1.0
+    assert sign * df > 0.05  # tenths of a hertz on a three-machine grid
+    assert sign * dv > 0.002
+
+
 def test_a_line_trip_steps_the_voltage_in_the_frame_after_it() -> None:
     lines = devices("kundur").lines
     s = _spec("kundur", "line_trip", lines=[lines[0]])
