@@ -113,3 +113,17 @@ def test_a_graph_without_the_expected_outputs_is_refused_by_name() -> None:
     node.output[1] = "scores"
     with pytest.raises(ValueError, match="label, probabilities"):
         clearing_graph(model, FEATURES, CLASSES, FAULT)
+
+
+def test_labels_that_are_not_class_indices_are_mapped_back() -> None:
+    clf, x = _forest()
+    named = (0, 1, 4, 7)  # a forest that never saw classes 2, 3, 5 and 6
+    relabelled = RandomForestClassifier(n_estimators=6, random_state=0).fit(
+        x, np.array(named)[clf.predict(x)]
+    )
+    graph = clearing_graph(onnx.load_from_string(export(relabelled, 5)), FEATURES, named, FAULT)
+    label, proba = session(graph.SerializeToString()).run(["label", "probabilities"], {"X": x})
+    gated = ClearingGated(relabelled, FEATURES, FAULT)
+    assert set(label.tolist()) <= set(named) and 7 in label.tolist()
+    assert np.array_equal(label, gated.predict(x))
+    assert np.max(np.abs(proba - gated.predict_proba(x))) <= 1e-5

@@ -128,3 +128,24 @@ def test_event_classifier_calls_a_window_inside_the_ambient_band_normal() -> Non
     label, proba = model.session.run(["label", "probabilities"], {"X": x})
     assert (label == 0).all()
     assert np.allclose(proba[:, 0], 1.0, atol=1e-6)
+
+
+def test_site_classifier_takes_the_fault_from_an_old_sag_that_never_cleared() -> None:
+    model = load_model(MODELS, "pmu_event_site")
+    feats = model.spec.features
+    with np.load(MODELS / "pmu_event_site.parity.npz") as z:
+        x = z["x"][z["label"] != 0].copy()  # windows it calls events
+    assert len(x) >= 10
+    # ...made into a sag 20 frames old that no PMU of the site has come back from
+    x[:, feats.index("v_step_age_frames")] = 20
+    x[:, feats.index("site_v_rebound_max")] = 0.005
+    x[:, feats.index("site_v_step_up_max")] = 0.0
+    x[:, feats.index("site_v_rel_min_min")] = 0.8
+    label, proba = model.session.run(["label", "probabilities"], {"X": x})
+    fault = KINDS.index("fault")
+    assert (proba[:, fault] == 0).all() and (label != fault).all()
+    assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    # a PMU of the site still at 0.3 of its voltage: the fault is on, the forest decides
+    x[:, feats.index("site_v_rel_min_min")] = 0.3
+    _, proba = model.session.run(["label", "probabilities"], {"X": x})
+    assert (proba[:, fault] > 0).any()
