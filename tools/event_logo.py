@@ -13,7 +13,8 @@ as a fifth training grid and fold; its windows are cached in ``train-<cases>.npz
 ``--thresholds 0.4 0.5 0.6`` instead scores the chosen model (``train_events.
 fit_classifier``) at each raise threshold on every fold: the fault alert's F1, the
 detection delay and the false alarms on the fold's normal runs, with the service's
-hysteresis. This is how ``event_export.CLF_RAISE`` was chosen.
+hysteresis; ``--site`` scores the site model so. This is how ``event_export``'s raise
+thresholds were chosen.
 """
 
 from __future__ import annotations
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, required=True)
     ap.add_argument("--candidates", nargs="+", default=list(CANDIDATES))
     ap.add_argument("--thresholds", nargs="+", type=float, help="score raise thresholds")
+    ap.add_argument("--site", action="store_true", help="--thresholds of the site model")
     ap.add_argument("--cases", nargs="+", default=list(TRAIN_CASES), help="the folds")
     args = ap.parse_args(argv)
     cases = tuple(args.cases)
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     name = "train.npz" if cases == TRAIN_CASES else f"train-{'-'.join(cases)}.npz"
     ws = apply_label_rules(load(paths, args.cache / name), collapsed_scenarios(paths))
     if args.thresholds:
-        return thresholds(ws, args.thresholds, cases)
+        return thresholds(ws, args.thresholds, cases, args.site)
     rng = np.random.default_rng(0)
     scores: dict[str, list[tuple[float, float]]] = {c: [] for c in args.candidates}
     matrices: dict[int | None, np.ndarray] = {}
@@ -211,18 +213,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def thresholds(ws: WindowSet, levels: list[float], cases: tuple[str, ...]) -> int:
-    """The chosen model at each raise threshold, fold by fold (see the module text)."""
+def thresholds(
+    ws: WindowSet, levels: list[float], cases: tuple[str, ...], site: bool = False
+) -> int:
+    """The chosen model at each raise threshold, fold by fold (see the module text);
+    ``site``: the site model (``pmu_event_site``: the site context of all the run's PMUs
+    and the clearing gate, as exported) instead of the one-PMU ``pmu_event``."""
     rng = np.random.default_rng(0)
-    cols = [FEATURE_INDEX[f] for f in MODEL_FEATURES]
+    feats = MODEL_FEATURES + CONTEXT_NAMES if site else MODEL_FEATURES
+    x_all, index = _with_site(ws, "rf-12-gridbal-ctx", {}) if site else (ws.x, FEATURE_INDEX)
+    cols = [index[f] for f in feats]
     fault = KINDS.index("fault")
     f1s: dict[float, list[float]] = {t: [] for t in levels}
     for held in cases:
         fit = _fit_rows(ws, held, rng)
-        forest = fit_classifier(ws.x[fit][:, cols], ws.y[fit], ws.case[fit])
-        model = AmbientGated(forest, MODEL_FEATURES)
+        forest = fit_classifier(x_all[fit][:, cols], ws.y[fit], ws.case[fit])
+        model: Any = AmbientGated(forest, feats)
+        if site:
+            model = ClearingGated(model, feats, fault)
         val = ws.take(ws.case == held)
-        x = val.x[:, cols]
+        x = x_all[ws.case == held][:, cols]
         ok = ~np.isnan(x).any(axis=1)  # the service does not score such windows
         score = np.zeros(len(x))
         score[ok] = model.predict_proba(x[ok])[:, list(model.classes_).index(fault)]

@@ -49,7 +49,7 @@ async def test_the_site_model_raises_at_the_pmu_next_to_the_fault_live_and_in_re
     assert all(a["model"].startswith("pmu_event_site@") for a in faults)
     for a in faults:
         if a["state"] == "raised":
-            assert a["evidence"]["probabilities"]["fault"] >= 0.6
+            assert a["evidence"]["probabilities"]["fault"] >= a["evidence"]["thresholds"]["raise"]
 
     capture = read_capture(tmp_path / "capture")
     out = io.StringIO()

@@ -68,8 +68,10 @@ def test_a_lower_raise_makes_a_low_fault_probability_active() -> None:
     site = _event_detector("[models.thresholds.pmu_event]\nraise_at = 0.1\nclear_at = 0.05\n")
     with np.load(ROOT / "models" / "pmu_event.parity.npz") as z:
         x, proba = z["x"], z["proba"]
-    middling = np.flatnonzero((proba[:, 1] >= 0.1) & (proba[:, 1] < 0.6))
-    assert len(middling) > 0, "the parity rows hold no P(fault) in [0.1, 0.6)"
+    shipped = stock.model.spec.raise_at
+    assert shipped > 0.1
+    middling = np.flatnonzero((proba[:, 1] >= 0.1) & (proba[:, 1] < shipped))
+    assert len(middling) > 0, f"the parity rows hold no P(fault) in [0.1, {shipped})"
     cols = [FEATURE_NAMES.index(f) for f in stock.model.spec.features]
     features = np.full((len(middling), len(FEATURE_NAMES)), np.nan)
     features[:, cols] = x[middling]
@@ -78,7 +80,7 @@ def test_a_lower_raise_makes_a_low_fault_probability_active() -> None:
     assert [s.active for s in before] == [False] * len(middling)
     assert [s.active for s in after] == [True] * len(middling)
     assert after[0].evidence["thresholds"] == {"raise": 0.1, "clear": 0.05}
-    assert before[0].evidence["thresholds"] == {"raise": 0.6, "clear": 0.3}
+    assert before[0].evidence["thresholds"] == {"raise": shipped, "clear": 0.3}
 
 
 def test_two_models_raising_the_same_alert_kind_are_refused_by_name() -> None:
