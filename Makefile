@@ -61,6 +61,7 @@ models: $(VENV)/.test $(VENV)/.andes
 	rm -rf data/scenarios  # from scratch: ANDES scenarios (~35 min on 2 cores), then the event models
 	$(BIN)/python tools/scenarios/generate.py --out data/scenarios --jobs 2
 	$(BIN)/python tools/train_events.py --data data/scenarios  # merges into the manifest
+	$(BIN)/python tools/event_soak.py > models/cards/soak-kundur.txt  # false alarms over 24.6 simulated hours
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info

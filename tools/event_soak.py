@@ -12,7 +12,8 @@ run as its site, the service's hysteresis. Prints, per model, the raises, the PM
 the rate per PMU per day and its one-sided 95 % upper bound (Poisson).
 
 Usage: ``python tools/event_soak.py [--case kundur] [--runs 40] [--reps 75] [--jobs 2]``
-(40 x 75 kundur runs: 24.6 simulated hours, 246 PMU-hours; about 25 minutes on 2 cores).
+(40 x 75 kundur runs: 24.6 simulated hours, 246 PMU-hours; about 30 minutes on 2 cores
+and 14 GB of memory). ``make models`` writes its report to ``models/cards/soak-kundur.txt``.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, (raises, hours) in res.items():
                 total[name][0] += raises
                 total[name][1] += hours
-            print(f"{done}/{args.runs} runs, {time.monotonic() - t0:.0f} s", flush=True)
+            print(f"{done}/{args.runs} runs, {time.monotonic() - t0:.0f} s", file=sys.stderr)
     hours = total[CLF][1]
     print(f"{args.case}: {args.runs} normal runs x {args.reps} noise realisations, hop "
           f"{EVAL_HOP}: {hours:.1f} PMU-hours")  # fmt: skip
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{name}: {raises} raises in {days:.2f} PMU-days = {raises / days:.2f} per PMU per "
             f"day (95 % upper bound {upper_95(int(raises), days):.2f})"
         )
-    print(f"done in {time.monotonic() - t0:.0f} s")
+    print(f"done in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return 0
 
 
