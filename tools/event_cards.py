@@ -153,6 +153,10 @@ def write_card(
         "- Oscillations are forced (loads modulated as a decaying sine at 0.3-2 Hz); a",
         "  half-second window holds at most one period, so slow modes are hard to tell apart.",
         "- Windows with a NaN in a model feature are not scored (data-quality path).",
+        "- The false alarms above are over each set's normal runs. No raise in 24.6 PMU-hours",
+        "  bounds the rate at 2.9 per PMU-day (one-sided 95 %); `make models` then soaks the",
+        "  held-out grid for 24.6 simulated hours (246 PMU-hours) with every shipped model",
+        "  (`tools/event_soak.py`, report in `models/cards/soak-kundur.txt`).",
         f"- The detection delays above are at the default hop of {_HOP} frames; another"
         " `[windows] hop` trades delay for CPU (`tools/event_hop.py`, table in"
         " docs/operations.md).",
