@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,37 +33,24 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 from event_export import ANOM, CLF, SITE  # noqa: E402
 from event_metrics import AlarmStats  # noqa: E402
 from scenarios.dataset import shard_windows  # noqa: E402
-from scenarios.generate import PLAN  # noqa: E402
+from scenarios.generate import MAX_REPS, PLAN, measurements  # noqa: E402
+from scipy.stats import chi2  # noqa: E402
 from train_events import EVAL_HOP, with_context  # noqa: E402
 
 from edgepipe.inference import load_model  # noqa: E402
 
 MODELS = (CLF, SITE, ANOM)
-# One-sided 95 % upper bound on a Poisson mean when k events were seen, k = 0..5.
-POISSON_UPPER_95 = (2.996, 4.744, 6.296, 7.754, 9.154, 10.513)
 
 
 def soak_run(job: tuple[str, int, int, Path]) -> dict[str, tuple[int, float]]:
     """One normal run measured ``reps`` times: per model, (raises, PMU-hours)."""
     import polars as pl
     from scenarios.andes_sim import devices, simulate
-    from scenarios.pmu import measure
     from scenarios.spec import draw
 
     case, seed, reps, models_dir = job
     spec = draw(case, "normal", seed, devices(case))
-    traj = simulate(spec)
-    frames = [
-        measure(
-            replace(spec, sid=f"{spec.sid}-r{r}", seed=spec.seed * 100 + r),
-            t=traj.t_s,
-            v=traj.v_pu,
-            ang=traj.ang_rad,
-            buses=traj.buses,
-            vn_kv=traj.vn_kv,
-        )
-        for r in range(reps)
-    ]
+    frames = measurements(spec, simulate(spec), reps)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{spec.sid}.parquet"
         pl.concat(frames).write_parquet(path)
@@ -83,9 +69,9 @@ def soak_run(job: tuple[str, int, int, Path]) -> dict[str, tuple[int, float]]:
 
 
 def upper_95(raises: int, days: float) -> float:
-    """One-sided 95 % upper bound on a rate per day after ``raises`` in ``days``."""
-    k = POISSON_UPPER_95[raises] if raises < len(POISSON_UPPER_95) else raises + 2 * raises**0.5
-    return k / days
+    """One-sided 95 % upper bound on a rate per day after ``raises`` in ``days`` (the exact
+    Poisson limit, chi-square with 2 raises + 2 degrees of freedom, halved)."""
+    return float(chi2.ppf(0.95, 2 * raises + 2)) / 2 / days
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
     args = ap.parse_args(argv)
+    if args.runs < 1 or not 1 <= args.reps <= MAX_REPS or args.jobs < 1:
+        ap.error(f"--runs and --jobs must be at least 1, --reps 1..{MAX_REPS}")
     t0 = time.monotonic()
     first = PLAN[args.case][1]  # the plan's normal runs are seeds 0 .. first - 1
     jobs = [(args.case, first + i, args.reps, args.models_dir) for i in range(args.runs)]

@@ -18,10 +18,16 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scenarios.spec import KINDS, ScenarioSpec, draw
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from scenarios.andes_sim import Trajectory
 
 TRAIN_CASES = ("ieee14", "ieee39", "npcc", "wecc")
 HELDOUT_CASE = "kundur"  # the held-out grid the issue's targets are judged on
@@ -59,9 +65,29 @@ def specs(scale: float, cases: tuple[str, ...]) -> list[tuple[ScenarioSpec, int]
     return out
 
 
+MAX_REPS = 100  # a run's measurements are seeded spec.seed * 100 + r: no two runs share one
+
+
+def measurements(spec: ScenarioSpec, traj: Trajectory, reps: int) -> list[pl.DataFrame]:
+    """``reps`` PMU measurements of one simulated run, each with its own noise and frame
+    drops (``-r<k>`` scenario ids when more than one)."""
+    from scenarios.pmu import measure
+
+    if not 1 <= reps <= MAX_REPS:
+        raise ValueError(f"reps must be 1..{MAX_REPS}, got {reps}")
+    out = []
+    for r in range(reps):
+        s = spec if reps == 1 else replace(spec, sid=f"{spec.sid}-r{r}", seed=spec.seed * 100 + r)
+        out.append(
+            measure(
+                s, t=traj.t_s, v=traj.v_pu, ang=traj.ang_rad, buses=traj.buses, vn_kv=traj.vn_kv
+            )
+        )
+    return out
+
+
 def run_one(job: tuple[ScenarioSpec, int, Path]) -> str:
     from scenarios.andes_sim import SimulationFailedError, simulate
-    from scenarios.pmu import measure
 
     spec, reps, out = job
     target = out / spec.case / f"{spec.sid}.parquet"
@@ -76,17 +102,9 @@ def run_one(job: tuple[ScenarioSpec, int, Path]) -> str:
         return f"skip {spec.sid}: {type(exc).__name__}: {exc}"
     import polars as pl
 
-    frames = []
-    for r in range(reps):
-        s = spec if reps == 1 else replace(spec, sid=f"{spec.sid}-r{r}", seed=spec.seed * 100 + r)
-        frames.append(
-            measure(
-                s, t=traj.t_s, v=traj.v_pu, ang=traj.ang_rad, buses=traj.buses, vn_kv=traj.vn_kv
-            )
-        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    pl.concat(frames).write_parquet(tmp, compression="zstd")
+    pl.concat(measurements(spec, traj, reps)).write_parquet(tmp, compression="zstd")
     tmp.replace(target)
     return f"done {spec.sid} in {time.monotonic() - t0:.1f} s"
 

@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(ROOT / "tools")]
 
-from event_soak import MODELS, soak_run, upper_95  # noqa: E402
+from event_soak import MODELS, main, soak_run, upper_95  # noqa: E402
 from scenarios.spec import NORMAL_DURATION_S  # noqa: E402
 
 pytestmark = [
@@ -32,6 +32,16 @@ def test_a_soak_run_scores_every_pmu_of_every_realisation_with_each_shipped_mode
 
 
 def test_the_rate_bound_is_the_poisson_one_sided_95_percent_limit() -> None:
-    assert upper_95(0, 3.0) == pytest.approx(2.996 / 3.0)
-    assert upper_95(2, 1.0) == pytest.approx(6.296)
-    assert upper_95(100, 10.0) == pytest.approx(12.0)  # k + 2 sqrt(k), large k
+    # the tabulated limits: 2.996 for none seen, 6.296 for two, 11.842 for six
+    assert upper_95(0, 3.0) == pytest.approx(2.996 / 3.0, abs=1e-3)
+    assert upper_95(2, 1.0) == pytest.approx(6.296, abs=1e-3)
+    assert upper_95(6, 2.0) == pytest.approx(11.842 / 2.0, abs=1e-3)
+
+
+def test_bad_soak_sizes_are_refused_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    # more than 100 measurements of a run would reuse the next run's noise seeds
+    for argv in (["--runs", "0"], ["--reps", "101"], ["--reps", "0"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        assert "--reps 1..100" in capsys.readouterr().err
