@@ -5,9 +5,10 @@ path, ``OnnxDetector.evaluate_batch`` (column pick, NaN screen, run, explanation
 alert decision per row; a ``Score`` with its evidence is built later for the rows that
 raise only); and ``evaluate``, which builds the ``Score`` and evidence of every row.
 The budget is checked on the service's path. Windows are real simulator windows with
-their pipeline features.
+their pipeline features. Each figure is the lowest of ``--rounds`` medians, the three
+paths taking turns (noise on a shared machine only adds time).
 
-Usage: ``python tools/bench_inference.py [--reps 2000] [--model NAME ...]``
+Usage: ``python tools/bench_inference.py [--reps 2000] [--rounds 5] [--model NAME ...]``
 """
 
 from __future__ import annotations
@@ -42,14 +43,31 @@ def median_us(fn: Callable[[], object], reps: int) -> float:
     return float(np.median(times)) / 1e3
 
 
+def best_of_rounds(fns: list[Callable[[], object]], reps: int, rounds: int) -> list[float]:
+    """Per function, the lowest of ``rounds`` medians, the functions taking turns.
+
+    A shared VM's speed drifts by 2-3x over minutes; noise only ever adds time, so the
+    best round is the closest estimate of the cost itself (the ``timeit`` advice), and
+    taking turns keeps one function from getting all the slow rounds.
+    """
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            best[i] = min(best[i], median_us(fn, max(1, reps // rounds)))
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models-dir", type=Path, default=ROOT / "models")
-    ap.add_argument("--reps", type=int, default=2000)
+    ap.add_argument("--reps", type=int, default=2000, help="calls per figure, over all rounds")
+    ap.add_argument("--rounds", type=int, default=5, help="figure = best round's median")
     ap.add_argument(
         "--model", nargs="+", default=["pmu_fault", "pmu_event", "pmu_event_site", "pmu_anomaly"]
     )
     args = ap.parse_args(argv)
+    if args.rounds < 1 or args.reps < args.rounds:
+        ap.error(f"--rounds must be at least 1 and at most --reps ({args.rounds}, {args.reps})")
 
     windows = scenario_windows(random_scenario(0)).windows
     while len(windows) < 50:
@@ -63,12 +81,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model {model.ref}, {len(model.spec.features)} features")
         for batch in (1, 50):
             w, f, xb = windows[:batch], feats[:batch], x[:batch]
-            run = median_us(lambda xb=xb, m=model: m.run(xb), args.reps) / batch
-            served = median_us(lambda w=w, f=f, d=det: d.evaluate_batch(w, f), args.reps)
-            full = median_us(lambda w=w, f=f, d=det: d.evaluate(w, f), args.reps) / batch
+            run, served, full = best_of_rounds(
+                [
+                    lambda xb=xb, m=model: m.run(xb),
+                    lambda w=w, f=f, d=det: d.evaluate_batch(w, f),
+                    lambda w=w, f=f, d=det: d.evaluate(w, f),
+                ],
+                args.reps,
+                args.rounds,
+            )
             print(
-                f"  batch {batch:>2}: model.run {run:7.2f} µs/window, "
-                f"evaluate_batch {served / batch:7.2f}, evaluate {full:7.2f} µs/window"
+                f"  batch {batch:>2}: model.run {run / batch:7.2f} µs/window, "
+                f"evaluate_batch {served / batch:7.2f}, evaluate {full / batch:7.2f} µs/window"
             )
             if batch == 1:
                 worst = max(worst, served)

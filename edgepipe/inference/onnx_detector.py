@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = ["DetectorStats", "OnnxDetector"]
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -96,13 +97,15 @@ class OnnxDetector:
         model = self._model()
         if not windows:
             return self._batch(model, [], np.zeros(0, dtype=np.bool_), _no_row)
-        x = features[:, model.columns].astype(np.float32)
-        finite = np.isfinite(x).all(axis=1)
-        if finite.all():  # the common case: no copy, no index
+        x = features.take(model.columns, axis=1).astype(np.float32)  # take: cheaper than [:, idx]
+        # One reduction for the common case: a finite sum means every value is finite (a
+        # NaN or an infinity makes the sum so); a sum that overflows only takes the row
+        # by row check below.
+        if math.isfinite(x.sum()):
             index: Sequence[int] = range(len(windows))
             x_ok = x
         else:
-            ok = np.flatnonzero(finite)
+            ok = np.flatnonzero(np.isfinite(x).all(axis=1))
             index, x_ok = ok.tolist(), x[ok]
         n_ok = len(index)
         self.stats.skipped_nan += len(windows) - n_ok

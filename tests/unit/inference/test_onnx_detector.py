@@ -94,6 +94,22 @@ def test_windows_with_nan_model_features_are_not_scored(
     assert det.stats.skipped_nan == 1 and det.stats.scored == 3
 
 
+def test_huge_finite_features_are_scored_and_infinities_are_not(
+    fault_windows: tuple[list, np.ndarray],
+) -> None:
+    # The screen sums each batch first: two finite values near float32's limit sum to
+    # infinity, and that must not cost the window its score.
+    windows, feats = fault_windows
+    feats = feats[:3].copy()
+    cols = [FEATURE_NAMES.index(n) for n in starter_model().spec.features[:2]]
+    feats[0, cols] = 3e38
+    feats[2, cols[0]] = -np.inf
+    det = OnnxDetector(starter_model())
+    scores = det.evaluate(windows[:3], feats)
+    assert [s.window_end_ns for s in scores] == [windows[i].end_ns for i in (0, 1)]
+    assert det.stats.skipped_nan == 1
+
+
 def test_feature_rows_must_match_windows(fault_windows: tuple[list, np.ndarray]) -> None:
     windows, feats = fault_windows
     with pytest.raises(ValueError, match="feature rows"):
