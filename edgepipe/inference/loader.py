@@ -64,16 +64,22 @@ class LoadedModel:
 
     def run(self, x: F32) -> F64:
         """Run the graph on ``x`` (n, k) float32; return the score output (n, m) as float64."""
+        return self.run_raw(x).astype(np.float64)
+
+    def run_raw(self, x: F32) -> npt.NDArray[Any]:
+        """``run`` without the float64 copy: the score output (n, m) as the graph gives it
+        (float32), for the service's path, where every numpy call counts."""
         # try/except in line, not ``_ort_errors``: a generator context manager costs
         # microseconds per call, on a path whose budget is 50 µs per window
         try:
             (out,) = self.session.run([self.spec.score_output], {self.spec.input_name: x})
         except Exception as exc:
             raise ModelError(f"model {self.ref}: onnxruntime: {exc}") from exc
-        return np.asarray(out, dtype=np.float64).reshape(x.shape[0], -1)
+        out = np.asarray(out)
+        return out if out.ndim == 2 else out.reshape(x.shape[0], -1)
 
-    def scores(self, out: F64) -> F64:
-        """The alert score per row: P(positive class) or the anomaly score."""
+    def scores(self, out: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """The alert score per row: P(positive class) or the anomaly score (``out``'s dtype)."""
         return out[:, self.score_column]
 
 

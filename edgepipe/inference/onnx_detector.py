@@ -111,11 +111,13 @@ class OnnxDetector:
         self.stats.skipped_nan += len(windows) - n_ok
         if n_ok == 0:
             return self._batch(model, [], np.zeros(0, dtype=np.bool_), _no_row)
-        out = model.run(x_ok)
+        out = model.run_raw(x_ok)  # float32: a float64 copy would cost a numpy call
         self.stats.runs += 1
         self.stats.scored += n_ok
         values = model.scores(out)
-        active = values >= self._limits(model)[0]
+        # a float64 threshold makes numpy compare in float64, as ``Score.active`` does
+        # (against a Python float it would round the threshold to float32)
+        active = values >= np.float64(self._limits(model)[0])
         assets = (
             window_assets(windows)
             if isinstance(index, range)

@@ -158,3 +158,22 @@ def test_starter_detector_passes_the_pipeline_conformance_suite() -> None:
 
     for _name, factory in CONFORMANCE_DETECTORS:
         check_detector(factory, conformance_windows())
+
+
+def test_batch_and_score_agree_on_a_threshold_between_float32_values(
+    fault_windows: tuple[list, np.ndarray],
+) -> None:
+    # The graph scores in float32; the alert compares in float64 on both paths, so a
+    # raise level a hair above a score (which rounds to that score in float32) is not met.
+    windows, feats = fault_windows
+    scores = OnnxDetector(starter_model()).evaluate(windows, feats)
+    k = int(np.argmax([s.score for s in scores]))
+    value = scores[k].score
+    assert value > 0.5
+    hair = float(np.spacing(np.float32(value))) / 4
+    for raise_at, expected in ((value, True), (value + hair, False)):
+        assert np.float32(raise_at) == np.float32(value)
+        det = OnnxDetector(starter_model(), thresholds=(raise_at, 0.0))
+        batch = det.evaluate_batch(windows[k : k + 1], feats[k : k + 1])
+        assert bool(batch.active[0]) is expected
+        assert batch.make(0).active is expected
