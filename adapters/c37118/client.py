@@ -84,6 +84,9 @@ class PmuClientStats:
     unknown_config: int = 0
     reconnects: int = 0
     config_changes: int = 0
+    # data frames dropped between STAT bit 10's fall (a 2011 PMU's change took effect)
+    # and a configuration frame that differs: decoded with the old config they were wrong
+    config_wait_drops: int = 0
     commands_sent: int = 0
     command_retries: int = 0
     batches: int = 0
@@ -114,6 +117,7 @@ class PmuClient:
         self._decoders: list[Decoder] = []
         self._pending: list[DataFrame] = []
         self._flush_scheduled = False
+        self._held: list[DataFrame] = []  # data after STAT bit 10 fell, until a config
         self._cmd_link: Link | None = None
 
     # -- Source ---------------------------------------------------------------------------
@@ -243,18 +247,32 @@ class PmuClient:
         if frame.idcode != self.config.idcode or self.cfg is None:
             return
         self.stats.frames += 1
-        self._pending.append(frame)
         changed = any(p.stat & Stat.CONFIG_CHANGED for p in frame.pmus)
         if self._session.on_data(changed, now):
             log.info("pmu_resumed", source=self.name)
             self._status(StatusKind.RESUMED)
+        if self._session.config_due(now):
+            # Held until the configuration frame says whether they were decoded right.
+            self._held.append(frame)
+            return
+        if self._held:  # no configuration frame within the timeout: keep the last one
+            log.warning("pmu_config_wait_over", source=self.name, frames=len(self._held))
+            self._pending += self._held
+            self._held = []
+        self._pending.append(frame)
 
     def _on_config(self, cfg: ConfigFrame, now: int) -> None:
         if cfg.idcode != self.config.idcode or cfg.frame_type == FrameType.CFG1:
             return
         self._session.on_config(cfg.rate_hz, now)
+        held, self._held = self._held, []
         for d in self._decoders:
             d.set_config(cfg)
+        if self.cfg is None or _decodes_alike(self.cfg, cfg):
+            self._pending += held  # decoded as the new config would have decoded them
+        elif held:  # laid out by the new config, decoded with the old one
+            self.stats.config_wait_drops += len(held)
+            log.warning("pmu_config_frames_dropped", source=self.name, frames=len(held))
         if self.cfg is not None and _same(self.cfg, cfg):
             return
         self._flush()  # rows decoded with the old config go out under the old infos
@@ -319,6 +337,28 @@ class PmuClient:
         streams = [i.stream for i in self.infos] or [""]
         for stream in streams:
             self._sink.on_status(SourceStatus(self.name, stream, kind, now, detail))
+
+
+def _decodes_alike(a: ConfigFrame, b: ConfigFrame) -> bool:
+    """A data frame decodes to the same values under ``a`` and ``b``: they differ in
+    names, CFGCNT, time stamp or flavour at most."""
+    return _layout(a) == _layout(b)
+
+
+def _layout(cfg: ConfigFrame) -> ConfigFrame:
+    blank = ("",) * 16
+    pmus = tuple(
+        replace(
+            p,
+            station="",
+            cfgcnt=0,
+            phasors=tuple(replace(c, name="") for c in p.phasors),
+            analogs=tuple(replace(c, name="") for c in p.analogs),
+            digitals=tuple(replace(d, labels=blank) for d in p.digitals),
+        )
+        for p in cfg.pmus
+    )
+    return replace(cfg, soc=0, fracsec=0, frame_type=FrameType.CFG2, pmus=pmus)
 
 
 def _same(a: ConfigFrame, b: ConfigFrame) -> bool:

@@ -58,6 +58,7 @@ class Session:
         self._last_data = 0
         self._quiet = False
         self._cfg_bit = False
+        self._config_due_since: int | None = None
 
     # -- inputs ---------------------------------------------------------------------------
     def start(self, now_ns: int) -> None:
@@ -68,11 +69,13 @@ class Session:
         self._last_data = now_ns
         self._quiet = False
         self._cfg_bit = False
+        self._config_due_since = None
         self._want(self.settings.config_command)
 
     def on_config(self, rate_hz: float, now_ns: int) -> None:
         """A configuration frame arrived (asked for or not)."""
         self._have_config = True
+        self._config_due_since = None
         if rate_hz > 0:
             self._period_ns = round(1e9 / rate_hz)
         if self._pending in _ANSWERED_BY_CONFIG:
@@ -89,9 +92,14 @@ class Session:
         if self._pending == Command.TURN_ON:
             self._pending = None
         self._queue = deque(c for c in self._queue if c != Command.TURN_ON)
-        # STAT bit 10 stays set for a minute after a change (Table 7): ask once per rise.
-        if config_changed and not self._cfg_bit:
+        # STAT bit 10 (Table 7) is set for a minute. In C37.118-2005 it rises when the
+        # configuration has changed; in C37.118.2-2011 it rises a minute ahead and falls
+        # "when change effected". Ask on both edges: the config a rise fetches may still
+        # be the old one, the one a fall fetches is the new one.
+        if config_changed != self._cfg_bit:
             self._want(self.settings.config_command)
+            if not self.settings.spontaneous:
+                self._config_due_since = now_ns
         self._cfg_bit = config_changed
         resumed, self._quiet = self._quiet, False
         return resumed
@@ -147,6 +155,14 @@ class Session:
     @property
     def pending(self) -> Command | None:
         return self._pending
+
+    def config_due(self, now_ns: int) -> bool:
+        """STAT bit 10 rose or fell and no configuration frame has come since, for at
+        most one command timeout: the data frames of this moment may be laid out by a
+        config the client does not have yet (2005: the change came with the rise; 2011:
+        with the fall)."""
+        since = self._config_due_since
+        return since is not None and now_ns - since < self.settings.timeout_ns
 
     # -- helpers --------------------------------------------------------------------------
     def _want(self, cmd: Command) -> None:

@@ -116,7 +116,8 @@ class PmuSimulator:
 
     Knobs for tests: ``drop_commands`` (ignore the next N commands, like a slow PMU),
     ``paused`` (skip sending, the stream goes quiet), ``extra_stat`` (ORed into every
-    STAT word), ``change_config()`` (CFGCNT + 1 and STAT bit 10, same frame layout).
+    STAT word), ``change_config()`` (CFGCNT + 1 and STAT bit 10, same frame layout; the
+    2005 or the 2011 timing of the bit).
     """
 
     def __init__(self, config: SimulatorConfig, clock: Clock | None = None) -> None:
@@ -136,6 +137,7 @@ class PmuSimulator:
         self.cfg = self._build_config(cfgcnt=0)
         self._peers: set[Peer] = set()
         self._cfg_flag_until_k = -1
+        self._next_cfg: tuple[int, ConfigFrame] | None = None  # (from frame k, config)
         self._chunk_start = -1
         self._chunk: tuple[list[list[list[complex]]], list[list[float]], list[list[float]]] = (
             [],
@@ -200,10 +202,17 @@ class PmuSimulator:
         await self.stop()
 
     # -- knobs ----------------------------------------------------------------------------
-    def change_config(self) -> None:
-        """CFGCNT + 1 on every PMU and STAT bit 10 set for ``cfg_change_flag_s``."""
-        self.cfg = self._build_config(cfgcnt=self.cfg.pmus[0].cfgcnt + 1)
-        self._cfg_flag_until_k = self.next_k + round(self.config.cfg_change_flag_s * self.rate_hz)
+    def change_config(self, *, scale: float = 1.0, ahead: bool = False) -> None:
+        """CFGCNT + 1 on every PMU, phasor scales (PHUNIT) times ``scale``, and STAT bit 10
+        set for ``cfg_change_flag_s``: after the change (C37.118-2005), or with ``ahead``
+        before it, the change taking effect when the bit clears (C37.118.2-2011)."""
+        new = self._build_config(cfgcnt=self.cfg.pmus[0].cfgcnt + 1, scale=scale)
+        flag_k = round(self.config.cfg_change_flag_s * self.rate_hz)
+        self._cfg_flag_until_k = self.next_k + flag_k
+        if ahead:
+            self._next_cfg = (self._cfg_flag_until_k, new)
+        else:
+            self.cfg = new
 
     @property
     def scenario(self) -> Scenario:
@@ -264,7 +273,7 @@ class PmuSimulator:
             self.stats.configs_sent += 1
 
     # -- internals ------------------------------------------------------------------------
-    def _build_config(self, cfgcnt: int) -> ConfigFrame:
+    def _build_config(self, cfgcnt: int, scale: float = 1.0) -> ConfigFrame:
         c = self.config
         ids = c.pmu_idcodes or tuple(c.idcode + 1 + i for i in range(c.n_pmus))
         sc = self._scenario
@@ -274,7 +283,7 @@ class PmuSimulator:
         # PHUNIT carries the scale in units of 1e-5 V or A (Table 9): use such a multiple,
         # or int16 values would be decoded with a scale slightly off the one encoded.
         phasors = tuple(
-            PhasorChannel(name, cur, max(1, math.ceil(float(top) / 32767 * 1e5)) / 1e5)
+            PhasorChannel(name, cur, max(1, math.ceil(float(top) / 32767 * 1e5 * scale)) / 1e5)
             for name, cur, top in zip(sc.phasor_names, sc.is_current, peak, strict=True)
         )
         pmus = tuple(
@@ -329,6 +338,8 @@ class PmuSimulator:
         return self._chunk[0][i], self._chunk[1][i], self._chunk[2][i]
 
     def _data_frame(self, k: int) -> bytes:
+        if self._next_cfg is not None and k >= self._next_cfg[0]:
+            self.cfg, self._next_cfg = self._next_cfg[1], None
         soc, frac = frame_time(k, self.rate_hz, self.time_base)
         ph, freq, rocof = self._values(k)
         stat = self.extra_stat | (Stat.CONFIG_CHANGED if k < self._cfg_flag_until_k else 0)

@@ -168,6 +168,55 @@ async def test_config_change_mid_stream_reannounces_without_a_gap() -> None:
         _assert_on_grid(sink.times("pmu/2"))  # no frame lost across the change
 
 
+def _magnitudes(sink: RecordingSink, stream: str) -> np.ndarray:  # type: ignore[type-arg]
+    """Column 0 of every row of ``stream`` (the first phasor's magnitude, V)."""
+    return np.concatenate([b.values[:, 0] for b in sink.batches if b.stream == stream])
+
+
+INT_PHASORS = Format.FREQ_FLOAT  # int16 polar phasors: PHUNIT scales every value
+
+
+async def test_config_change_taking_effect_when_stat_bit_10_clears_is_applied() -> None:
+    # C37.118.2-2011: bit 10 is set for a while *before* the change and cleared "when
+    # change effected". A client that asks only on the rise gets the old config and
+    # decodes everything after the change with the wrong PHUNIT (here 1/4 of the value).
+    async with simulator(fmt=INT_PHASORS, cfg_change_flag_s=0.3) as sim:
+        sink = RecordingSink()
+        client = _client(sim.port)
+        async with running(client, sink):
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= 5)
+            sim.change_config(scale=4.0, ahead=True)
+            await sink.wait_for(lambda: client.stats.config_changes == 1)
+            n = sink.rows("pmu/2")
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= n + 10)
+        assert client.cfg is not None and client.cfg.cfgcnt == (1, 1)
+        mags = _magnitudes(sink, "pmu/2")
+        nominal = 230e3 / math.sqrt(3)
+        assert np.all(np.abs(mags / nominal - 1) < 0.1), "a value decoded with the old PHUNIT"
+        # the frame that cleared the bit came before its config: dropped, not mis-scaled
+        assert client.stats.config_wait_drops >= 1
+        assert StatusKind.CONFIG_CHANGED in sink.kinds()
+
+
+async def test_a_2005_change_drops_the_frames_before_its_config_and_none_at_the_fall() -> None:
+    # C37.118-2005: the change comes with the rise of bit 10; the frames that arrive
+    # before the new config are laid out by it, so they are dropped, not mis-scaled. The
+    # fall 0.2 s later changes nothing: the frames held then are released.
+    async with simulator(fmt=INT_PHASORS, cfg_change_flag_s=0.2) as sim:
+        sink = RecordingSink()
+        client = _client(sim.port)
+        async with running(client, sink):
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= 5)
+            sim.change_config(scale=4.0)
+            await sink.wait_for(lambda: client.stats.config_changes == 1)
+            dropped, n = client.stats.config_wait_drops, sink.rows("pmu/2")
+            await sink.wait_for(lambda: sink.rows("pmu/2") >= n + 25)  # 0.5 s: past the fall
+        assert dropped >= 1 and client.stats.config_wait_drops == dropped
+        _assert_on_grid(sink.times("pmu/2")[n:])
+        mags = _magnitudes(sink, "pmu/2")
+        assert np.all(np.abs(mags / (230e3 / math.sqrt(3)) - 1) < 0.1)
+
+
 async def test_reconnects_after_the_simulator_restarts() -> None:
     async with simulator() as sim:
         port = sim.port

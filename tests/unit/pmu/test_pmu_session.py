@@ -59,21 +59,37 @@ def test_quiet_after_periods_then_resumed_and_turn_on_again() -> None:
     assert s.on_data(False, 520 * MS) is False
 
 
-def test_config_changed_bit_asks_once_per_rise() -> None:
+def test_config_changed_bit_asks_on_its_rise_and_on_its_fall() -> None:
+    # 2005: the change comes with the rise; 2011: with the fall ("when change effected").
     s = Session(SessionSettings(timeout_ns=2000 * MS, gap_ns=100 * MS, quiet_periods=50))
     s.start(0)
     s.poll(0)
     s.on_config(50.0, 0)
     s.poll(100 * MS)
     s.on_data(False, 110 * MS)
+    assert not s.config_due(110 * MS)
     s.on_data(True, 130 * MS)
+    assert s.config_due(130 * MS)  # data may be laid out by a config not yet seen
     assert s.poll(230 * MS).commands == (Command.SEND_CFG2,)
     s.on_config(50.0, 240 * MS)
-    s.on_data(True, 250 * MS)  # bit still set for a minute: no new request
+    assert not s.config_due(240 * MS)
+    s.on_data(True, 250 * MS)  # bit still set: no new request
     assert s.poll(400 * MS).commands == ()
-    s.on_data(False, 410 * MS)
-    s.on_data(True, 430 * MS)  # a new change
+    s.on_data(False, 410 * MS)  # the fall
+    assert s.config_due(410 * MS)
     assert s.poll(600 * MS).commands == (Command.SEND_CFG2,)
+    assert s.config_due(2409 * MS) and not s.config_due(2410 * MS)  # one timeout at most
+    s.on_data(False, 2420 * MS)
+    assert s.poll(2700 * MS).commands == (Command.SEND_CFG2,)  # unanswered: sent again
+
+
+def test_config_changed_bit_changes_nothing_for_a_spontaneous_stream() -> None:
+    s = Session(SessionSettings(spontaneous=True))
+    s.start(0)
+    s.on_config(50.0, 0)
+    s.on_data(True, 10 * MS)
+    s.on_data(False, 20 * MS)
+    assert not s.config_due(20 * MS) and s.poll(30 * MS).commands == ()
 
 
 def test_data_without_config_asks_for_it() -> None:
