@@ -25,6 +25,7 @@ __all__ = [
     "UnknownConfig",
 ]
 
+import heapq
 import struct
 from binascii import crc_hqx
 from collections import Counter
@@ -120,6 +121,53 @@ class DecoderStats:
 Event = Frame | NeedData | BadFrame | UnknownConfig
 
 
+class _LookAhead:
+    """Whether a good frame starts after a position, found incrementally.
+
+    A header that claims more bytes than have arrived blocks the stream unless a later
+    good frame shows it corrupt. Rescanning the buffer for one per header was quadratic
+    (16 kB of such headers cost 10 s of CPU in the event loop); this keeps what it has
+    seen: how far it has looked, and the candidates still waiting for their bytes
+    (by the buffer length that completes them), so each candidate is examined once for
+    its header and once for its CHK. Positions are offsets into the decoder's buffer; a
+    new instance goes with every compaction.
+    """
+
+    __slots__ = ("_good_at", "_scanned", "_waiting")
+
+    def __init__(self) -> None:
+        self._good_at = -1  # start of a good complete frame, if one was found
+        self._scanned = 0  # every 0xAA before this offset has been looked at
+        self._waiting: list[tuple[int, int]] = []  # heap of (end offset, start offset)
+
+    def good_frame_after(self, buf: bytearray, pos: int, max_size: int) -> bool:
+        if self._good_at > pos:
+            return True
+        end = len(buf)
+        waiting = self._waiting
+        while waiting and waiting[0][0] <= end:
+            stop, start = heapq.heappop(waiting)
+            if start > pos and _good_chk(buf, start, stop):
+                self._good_at = start
+                return True
+        nxt = buf.find(SYNC_BYTE, max(pos + 1, self._scanned))
+        while 0 <= nxt <= end - MIN_FRAME_SIZE:
+            self._scanned = nxt + 1
+            if _head_problem(buf, nxt, end - nxt, max_size) is None:
+                stop = nxt + ((buf[nxt + 2] << 8) | buf[nxt + 3])
+                if stop > end:
+                    heapq.heappush(waiting, (stop, nxt))
+                elif _good_chk(buf, nxt, stop):
+                    self._good_at = nxt
+                    return True
+            nxt = buf.find(SYNC_BYTE, nxt + 1)
+        return False
+
+
+def _good_chk(buf: bytearray, start: int, stop: int) -> bool:
+    return crc_hqx(buf[start : stop - 2], 0xFFFF) == ((buf[stop - 2] << 8) | buf[stop - 1])
+
+
 class Decoder:
     """Streaming decoder; keeps the config of each IDCODE it sees (clause 6.4)."""
 
@@ -131,6 +179,7 @@ class Decoder:
         self._buf = bytearray()
         self._pos = 0
         self._resyncing = False
+        self._ahead = _LookAhead()
         self._max = max_frame_size
         self._configs: dict[int, ConfigFrame] = {}
         self._layouts: dict[int, DataLayout] = {}
@@ -168,9 +217,11 @@ class Decoder:
             if pos >= len(buf):
                 buf.clear()
                 self._pos = 0
+                self._ahead = _LookAhead()
             elif pos >= _COMPACT_AT:
                 del buf[:pos]
                 self._pos = 0
+                self._ahead = _LookAhead()
         buf += data
 
     def next_event(self) -> Event:
@@ -221,18 +272,7 @@ class Decoder:
 
     def _complete_frame_after(self, pos: int) -> bool:
         """Whether a later 0xAA in the buffer starts a complete frame with a good CHK."""
-        buf, end = self._buf, len(self._buf)
-        nxt = buf.find(SYNC_BYTE, pos + 1)
-        while 0 <= nxt <= end - MIN_FRAME_SIZE:
-            if _head_problem(buf, nxt, end - nxt, self._max) is None:
-                size = (buf[nxt + 2] << 8) | buf[nxt + 3]
-                stop = nxt + size
-                if stop <= end and crc_hqx(buf[nxt : stop - 2], 0xFFFF) == (
-                    (buf[stop - 2] << 8) | buf[stop - 1]
-                ):
-                    return True
-            nxt = buf.find(SYNC_BYTE, nxt + 1)
-        return False
+        return self._ahead.good_frame_after(self._buf, pos, self._max)
 
     def _reject(self, reason: str, counter: str) -> BadFrame | None:
         """Drop bytes up to the next 0xAA; report only the first failure of a stretch."""

@@ -7,7 +7,9 @@ import contextlib
 import math
 import struct
 from collections.abc import Callable
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -323,3 +325,31 @@ def test_recording_decoder_keeps_the_exact_bytes_of_every_good_frame(
     assert isinstance(events[0], UnknownConfig) and isinstance(events[1], BadFrame)
     plain = feed(Decoder(), stream)  # and it decodes like the plain one (NaN != NaN: types)
     assert [type(e) for e in events] == [type(e) for e in plain]
+
+
+def test_resynchronising_over_junk_headers_is_linear(
+    feed: Feed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each 4-byte "AA 01 40 00" is a plausible header claiming 16 kB that never come.
+    # Looking past each one for a later good frame used to rescan the whole buffer per
+    # header: 16 kB of them cost 10 s of CPU, in the event loop of every source.
+    from adapters.c37118 import _decoder
+
+    looked = 0
+    real = _decoder._head_problem
+
+    def counting(*args: Any) -> Any:
+        nonlocal looked
+        looked += 1
+        return real(*args)
+
+    monkeypatch.setattr(_decoder, "_head_problem", counting)
+    cfg = ConfigFrame(
+        FrameType.CFG2, 2, 7, 0, 0, 1_000_000,
+        (PmuConfig("A", 7, Format.FREQ_FLOAT, (PhasorChannel("V", False, 1.0),)),), 30,
+    )  # fmt: skip
+    good = DataFrame(2, 7, 1, 0, (PmuData(0, (complex(100, 0),), 60.0, 0.0),))
+    junk = b"\xaa\x01\x40\x00" * 4096
+    events = feed(Decoder(), encode(cfg) + junk + encode(good, cfg))
+    assert [type(e) for e in events] == [ConfigFrame, BadFrame, DataFrame]
+    assert looked < 40 * 4096, looked  # quadratic: about 4096**2 / 2
