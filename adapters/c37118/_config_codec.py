@@ -81,8 +81,10 @@ def decode_cfg12_body(
             PhasorChannel(names[i], bool(u >> 24), (u & 0xFFFFFF) * 1e-5, phunit=u)
             for i, u in enumerate(units[:phn])
         )
+        # ANUNIT's factor is "user defined scaling" (Table 10); a factor of 0 would zero
+        # every integer analog, so it means unscaled counts (as the encoder writes them).
         analogs = tuple(
-            AnalogChannel(names[phn + i], u >> 24, float(_signed24(u)), anunit=u)
+            AnalogChannel(names[phn + i], u >> 24, float(_signed24(u) or 1), anunit=u)
             for i, u in enumerate(units[phn : phn + ann])
         )
         digitals = tuple(

@@ -283,6 +283,9 @@ class Decoder:
         skipped = nxt - pos
         self._pos = nxt
         self._stats.bytes_skipped += skipped
+        # The bytes skipped may have held a CFG-3 fragment: an assembly in progress would
+        # join the fragments around the gap (the last one carries no index to tell).
+        self._cfg3.clear()
         if self._resyncing:
             return None
         self._resyncing = True
@@ -343,7 +346,13 @@ class Decoder:
         if cont != CONT_LAST:
             self._cfg3[idcode] = (expected + 1, parts)
             return None
-        return self._accept(cfg3_from_body(b"".join(parts), (version, idcode, soc, fracsec)))
+        try:
+            cfg = cfg3_from_body(b"".join(parts), (version, idcode, soc, fracsec))
+        except (ProtocolError, struct.error, ValueError, IndexError, OverflowError) as exc:
+            raise ProtocolError(
+                f"{len(parts)} fragments do not make a configuration (one lost?): {exc}"
+            ) from exc
+        return self._accept(cfg)
 
 
 class RecordingDecoder(Decoder):

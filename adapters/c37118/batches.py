@@ -9,6 +9,7 @@ stream id ``"<source>/<pmu idcode>"``, asset = station name. Columns, in this or
 from __future__ import annotations
 
 __all__ = [
+    "duplicate_idcodes",
     "guess_phase",
     "quality_from_stat",
     "stream_infos",
@@ -99,10 +100,21 @@ def _channels(pmu: PmuConfig, nominal: Mapping[str, float] | None) -> tuple[Chan
 def stream_infos(
     source: str, cfg: ConfigFrame, nominal_voltage: Mapping[str, float] | None = None
 ) -> list[StreamInfo]:
-    """One ``StreamInfo`` per PMU block of ``cfg``, in the order of the frame."""
+    """One ``StreamInfo`` per PMU block of ``cfg``, in the order of the frame.
+
+    The stream is ``<source>/<IDCODE>``. A misconfigured PDC may give two blocks the same
+    IDCODE; merging their rows into one stream would interleave two devices, so a block
+    whose IDCODE came earlier in the frame is ``<source>/<IDCODE>-block<number>``
+    (1-based) instead (``duplicate_idcodes`` names them).
+    """
+    seen: set[int] = set()
+    names = []
+    for k, pmu in enumerate(cfg.pmus):
+        names.append(f"{source}/{pmu.idcode}" + (f"-block{k + 1}" if pmu.idcode in seen else ""))
+        seen.add(pmu.idcode)
     return [
         StreamInfo(
-            stream=f"{source}/{pmu.idcode}",
+            stream=name,
             source=source,
             asset=pmu.station.strip(),
             channels=_channels(pmu, nominal_voltage),
@@ -110,8 +122,14 @@ def stream_infos(
             nominal_hz=pmu.fnom_hz,
             idcode=pmu.idcode,
         )
-        for pmu in cfg.pmus
+        for name, pmu in zip(names, cfg.pmus, strict=True)
     ]
+
+
+def duplicate_idcodes(cfg: ConfigFrame) -> list[int]:
+    """IDCODEs that more than one PMU block of ``cfg`` carries."""
+    ids = [p.idcode for p in cfg.pmus]
+    return sorted({i for i in ids if ids.count(i) > 1})
 
 
 def _quality_table() -> npt.NDArray[np.uint16]:
@@ -122,18 +140,37 @@ def _quality_table() -> npt.NDArray[np.uint16]:
     q[(err == 1) | (err == 3)] |= np.uint16(Quality.DEVICE_ERROR | Quality.INVALID)
     q[err == 2] |= np.uint16(Quality.INVALID)  # test mode, or absent data from a PDC
     q[(stat & 0x2000) != 0] |= np.uint16(Quality.SYNC_LOST)
+    # Unlocked for 10 s or more (bits 05-04), or a PMU time quality (bits 08-06, 2011)
+    # of 101 and worse: the time may be off by more than 100 µs, 2.2 degrees at 60 Hz.
+    q[((stat >> 4) & 0x3) != 0] |= np.uint16(Quality.SYNC_LOST)
+    q[((stat >> 6) & 0x7) >= 0b101] |= np.uint16(Quality.SYNC_LOST)
+    # Bit 12: a PDC sorted this block into the frame by arrival, not by its time stamp.
+    q[(stat & 0x1000) != 0] |= np.uint16(Quality.RECEIPT_TIME)
     q[(stat & 0x0200) != 0] |= np.uint16(Quality.INTERPOLATED)
     q[(stat & 0x0800) != 0] |= np.uint16(Quality.TRIGGERED)
     return q
 
 
 _QUALITY = _quality_table()
+# FRACSEC's message time quality (6.2.2, Table 3): code 0111 "within 1 ms" and worse,
+# 1111 clock failure, and the reserved 1100-1110, say the time stamp may be off by more
+# than 100 µs: SYNC_LOST for every PMU of the frame. The upper four bits are leap second
+# flags and the reserved bit.
+_TIME_QUALITY = np.where((np.arange(256) & 0x0F) >= 0b0111, Quality.SYNC_LOST, 0).astype(np.uint16)
 
 
-def quality_from_stat(stat: npt.NDArray[np.integer]) -> npt.NDArray[np.uint16]:
-    """Quality mask per STAT word: data error 01/11 -> DEVICE_ERROR|INVALID, 10 ->
-    INVALID, bit 13 -> SYNC_LOST, bit 9 -> INTERPOLATED, bit 11 -> TRIGGERED."""
+def quality_from_stat(
+    stat: npt.NDArray[np.integer], time_quality: npt.NDArray[np.integer] | None = None
+) -> npt.NDArray[np.uint16]:
+    """Quality mask per STAT word (n, k): data error 01/11 -> DEVICE_ERROR|INVALID, 10 ->
+    INVALID; bit 13, time unlocked for 10 s or more, or a PMU time quality worse than
+    100 µs -> SYNC_LOST; bit 12 -> RECEIPT_TIME; bit 9 -> INTERPOLATED; bit 11 ->
+    TRIGGERED. ``time_quality`` (n,), FRACSEC's upper byte per frame, adds SYNC_LOST to
+    every PMU of a frame whose time quality code is worse than 100 µs."""
     out: npt.NDArray[np.uint16] = _QUALITY[np.asarray(stat, dtype=np.int64) & 0xFFFF]
+    if time_quality is not None:
+        tq = _TIME_QUALITY[np.asarray(time_quality, dtype=np.int64) & 0xFF]
+        out = out | (tq[:, None] if out.ndim == 2 else tq)
     return out
 
 
@@ -166,6 +203,7 @@ def to_batches(
     if n == 0:
         return []
     t = frame_times_ns(frames, cfg.time_base)
+    tq = np.fromiter((f.fracsec >> 24 for f in frames), dtype=np.int64, count=n)
     groups: dict[tuple[int, int, int], list[int]] = {}
     for i, pmu in enumerate(cfg.pmus):
         groups.setdefault((len(pmu.phasors), len(pmu.analogs), len(pmu.digitals)), []).append(i)
@@ -193,7 +231,7 @@ def to_batches(
             dg = np.array([[p.digitals for p in r] for r in rows], dtype=np.float64)
             values[:, :, 2 * k + 2 + na :] = dg.reshape(n, g, nd).transpose(1, 0, 2)
         stat = np.array([[p.stat for p in r] for r in rows], dtype=np.int64).reshape(n, g)
-        quality = np.ascontiguousarray(quality_from_stat(stat).T)
+        quality = np.ascontiguousarray(quality_from_stat(stat, tq).T)
         for j, i in enumerate(idx):
             out[i] = SampleBatch(infos[i].stream, t, values[j], quality[j])
     return [b for b in out if b is not None]
@@ -206,7 +244,7 @@ def block_to_batches(
     n = len(block)
     if n == 0:
         return []
-    quality = np.ascontiguousarray(quality_from_stat(block.stat).T)
+    quality = np.ascontiguousarray(quality_from_stat(block.stat, block.time_quality).T)
     out: list[SampleBatch] = []
     for i, pmu in enumerate(cfg.pmus):
         k, na, nd = len(pmu.phasors), len(pmu.analogs), len(pmu.digitals)

@@ -25,7 +25,7 @@ from typing import Literal
 import structlog
 
 from adapters.c37118._links import Link, open_tcp, open_udp
-from adapters.c37118.batches import stream_infos, to_batches
+from adapters.c37118.batches import duplicate_idcodes, stream_infos, to_batches
 from adapters.c37118.codec import (
     NEED_DATA,
     BadFrame,
@@ -87,6 +87,7 @@ class PmuClientStats:
     # data frames dropped between STAT bit 10's fall (a 2011 PMU's change took effect)
     # and a configuration frame that differs: decoded with the old config they were wrong
     config_wait_drops: int = 0
+    configs_ignored: int = 0  # CFG-1, or a configuration of another IDCODE
     commands_sent: int = 0
     command_retries: int = 0
     batches: int = 0
@@ -118,6 +119,8 @@ class PmuClient:
         self._pending: list[DataFrame] = []
         self._flush_scheduled = False
         self._held: list[DataFrame] = []  # data after STAT bit 10 fell, until a config
+        self._ignored: set[tuple[int, FrameType]] = set()  # configs refused, logged once
+        self._fell_back = False  # CFG-3 was asked for and never came: CFG-2 instead
         self._cmd_link: Link | None = None
 
     # -- Source ---------------------------------------------------------------------------
@@ -263,6 +266,18 @@ class PmuClient:
 
     def _on_config(self, cfg: ConfigFrame, now: int) -> None:
         if cfg.idcode != self.config.idcode or cfg.frame_type == FrameType.CFG1:
+            self.stats.configs_ignored += 1
+            what = (cfg.idcode, cfg.frame_type)
+            if what not in self._ignored:  # once per kind: a device repeats its answer
+                self._ignored.add(what)
+                if cfg.idcode != self.config.idcode:
+                    log.warning(
+                        "pmu_config_other_idcode", source=self.name, idcode=cfg.idcode,
+                        expected=self.config.idcode,
+                        hint="the device answers for another IDCODE: check the source's idcode",
+                    )  # fmt: skip
+                else:
+                    log.info("pmu_cfg1_ignored", source=self.name, reason="CFG-2/3 describe data")
             return
         self._session.on_config(cfg.rate_hz, now)
         held, self._held = self._held, []
@@ -279,6 +294,13 @@ class PmuClient:
         first = self.cfg is None
         self.cfg = cfg
         self.infos = stream_infos(self.name, cfg, self.config.nominal_voltage)
+        if dup := duplicate_idcodes(cfg):
+            log.warning(
+                "pmu_duplicate_idcode", source=self.name, idcodes=dup,
+                streams=[i.stream for i in self.infos if "-block" in i.stream],
+                hint="PMU blocks of one frame share an IDCODE: fix the PDC; later blocks "
+                "are told apart by their position",
+            )  # fmt: skip
         log.info(
             "pmu_config",
             source=self.name,
@@ -316,7 +338,16 @@ class PmuClient:
         result = self._session.poll(now)
         for cmd in result.commands:
             self._send(cmd)
-        self.stats.command_retries = self._session.retries
+        retries = self._session.retries
+        if retries > self.stats.command_retries and _power_of_ten(retries) and result.commands:
+            log.warning(
+                "pmu_no_answer", source=self.name, command=result.commands[0].name,
+                retries=retries, timeout_s=self.config.timeout_s,
+            )  # fmt: skip
+        self.stats.command_retries = retries
+        if self._session.config_command != self._settings.config_command and not self._fell_back:
+            self._fell_back = True
+            log.warning("pmu_cfg3_unanswered", source=self.name, now_asking="SEND_CFG2")
         if result.went_quiet:
             log.warning("pmu_quiet", source=self.name, periods=self.config.quiet_periods)
             self._status(StatusKind.QUIET)
@@ -337,6 +368,13 @@ class PmuClient:
         streams = [i.stream for i in self.infos] or [""]
         for stream in streams:
             self._sink.on_status(SourceStatus(self.name, stream, kind, now, detail))
+
+
+def _power_of_ten(n: int) -> bool:
+    """1, 10, 100, ...: how often a repeated warning is worth repeating."""
+    while n >= 10 and n % 10 == 0:
+        n //= 10
+    return n == 1
 
 
 def _decodes_alike(a: ConfigFrame, b: ConfigFrame) -> bool:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from adapters.c37118.constants import Command
 
 _ANSWERED_BY_CONFIG = (Command.SEND_CFG1, Command.SEND_CFG2, Command.SEND_CFG3)
+CFG3_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,10 @@ class Session:
         self._quiet = False
         self._cfg_bit = False
         self._config_due_since: int | None = None
+        # SEND_CFG2 after CFG3_TRIES unanswered SEND_CFG3 before any config (a PMU that
+        # does not know CFG-3 ignores the command; clause 6.5 leaves it undefined)
+        self.config_command = settings.config_command
+        self._cfg3_unanswered = 0
 
     # -- inputs ---------------------------------------------------------------------------
     def start(self, now_ns: int) -> None:
@@ -70,7 +75,7 @@ class Session:
         self._quiet = False
         self._cfg_bit = False
         self._config_due_since = None
-        self._want(self.settings.config_command)
+        self._want(self.config_command)
 
     def on_config(self, rate_hz: float, now_ns: int) -> None:
         """A configuration frame arrived (asked for or not)."""
@@ -97,7 +102,7 @@ class Session:
         # "when change effected". Ask on both edges: the config a rise fetches may still
         # be the old one, the one a fall fetches is the new one.
         if config_changed != self._cfg_bit:
-            self._want(self.settings.config_command)
+            self._want(self.config_command)
             if not self.settings.spontaneous:
                 self._config_due_since = now_ns
         self._cfg_bit = config_changed
@@ -107,7 +112,7 @@ class Session:
     def on_unknown_config(self, now_ns: int) -> None:
         """Data arrived that no known configuration describes: ask for the config."""
         self._last_data = now_ns
-        self._want(self.settings.config_command)
+        self._want(self.config_command)
 
     # -- outputs --------------------------------------------------------------------------
     def poll(self, now_ns: int) -> PollResult:
@@ -123,6 +128,11 @@ class Session:
             timeout = self.settings.timeout_ns
             if self._pending is not None and now_ns - self._pending_since >= timeout:
                 self.retries += 1
+                if self._pending == Command.SEND_CFG3 and not self._have_config:
+                    self._cfg3_unanswered += 1
+                    if self._cfg3_unanswered >= CFG3_TRIES:
+                        # A 2005 PMU, or a 2011 one without CFG-3: fall back to CFG-2.
+                        self.config_command = self._pending = Command.SEND_CFG2
                 cmds = (self._pending,)
                 self._pending_since = now_ns
             elif self._pending is None and self._queue:
@@ -166,6 +176,8 @@ class Session:
 
     # -- helpers --------------------------------------------------------------------------
     def _want(self, cmd: Command) -> None:
+        if cmd in _ANSWERED_BY_CONFIG:
+            cmd = self.config_command
         if self.settings.spontaneous or cmd == self._pending or cmd in self._queue:
             return
         self._queue.append(cmd)

@@ -91,6 +91,8 @@ class SimulatorConfig:
     # TCP commands, UDP data (clause 7.3, "mixed"): data frames go by UDP to this port at
     # the commanding client's address; configs and headers still answer over TCP.
     udp_data_port: int | None = None
+    # Answer commands whatever IDCODE they name, with this device's own (some PMUs do)
+    any_idcode: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.rate_hz <= 32767:
@@ -249,7 +251,7 @@ class PmuSimulator:
             self.stats.commands_dropped += 1
             log.info("pmu_sim_command_dropped", command=frame.command, peer=peer.name)
             return
-        if frame.idcode != self.config.idcode:
+        if frame.idcode != self.config.idcode and not self.config.any_idcode:
             return
         cmd = frame.command
         log.debug("pmu_sim_command", command=cmd, peer=peer.name)
@@ -265,7 +267,7 @@ class PmuSimulator:
             ftype = FrameType.CFG1 if cmd == Command.SEND_CFG1 else FrameType.CFG2
             peer.send(encode(self._stamped(ftype)))
             self.stats.configs_sent += 1
-        elif cmd == Command.SEND_CFG3:
+        elif cmd == Command.SEND_CFG3 and self.config.version >= 2:  # 2005 has no CFG-3
             for part in encode_cfg3_fragments(
                 self._stamped(FrameType.CFG3), self.config.cfg3_max_frame
             ):

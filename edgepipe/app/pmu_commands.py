@@ -105,6 +105,10 @@ async def probe(
         link.close()
 
 
+# Malformed bytes before any good frame after which the peer is taken for something else
+_NOT_C37118_BYTES = 4096
+
+
 class _Probe:
     def __init__(
         self,
@@ -119,6 +123,8 @@ class _Probe:
         self.decoder = Decoder()
         self.idcode, self.timeout_s, self.url = idcode, timeout_s, url
         self.seen_good = False
+        self.first_bad = ""  # why the first malformed bytes were skipped
+        self.other_ids: set[int] = set()  # IDCODEs of configurations that came instead
 
     def command(self, cmd: Command) -> None:
         self.link.send(encode(CommandFrame(1, self.idcode, 0, 0, cmd)))
@@ -127,8 +133,10 @@ class _Probe:
         self.command(Command.SEND_CFG2)
         while True:
             event = await self._next("configuration frame")
-            if isinstance(event, ConfigFrame) and event.idcode == self.idcode:
-                return event
+            if isinstance(event, ConfigFrame):
+                if event.idcode == self.idcode:
+                    return event
+                self.other_ids.add(event.idcode)
 
     async def data(self) -> DataFrame:
         while True:
@@ -142,9 +150,12 @@ class _Probe:
         while True:
             event = self.decoder.next_event()
             if isinstance(event, BadFrame) and not self.seen_good:
-                raise ProbeError(
-                    EXIT_NOT_C37118, f"{self.url} does not speak C37.118 ({event.reason})"
-                )
+                # Skipped and counted, as the service does: a stray byte or one corrupted
+                # frame ahead of good ones is no reason to give up; a stream of nothing
+                # but bad bytes is.
+                self.first_bad = self.first_bad or event.reason
+                if self.decoder.stats.bytes_skipped > _NOT_C37118_BYTES:
+                    raise self._not_c37118()
             if event is not NEED_DATA and not isinstance(event, BadFrame | UnknownConfig):
                 self.seen_good = True
                 return event
@@ -160,14 +171,27 @@ class _Probe:
                 self.decoder.receive_data(get.result())
                 continue
             get.cancel()
+            if self.first_bad and not self.seen_good:
+                raise self._not_c37118()
             if self.link.closed.done():
                 raise ProbeError(
                     EXIT_NO_ANSWER, f"{self.url} closed the connection while waiting for {what}"
                 )
+            others = ", ".join(str(i) for i in sorted(self.other_ids))
+            hint = f"; it answered for IDCODE {others} (try --idcode)" if others else ""
             raise ProbeError(
                 EXIT_NO_ANSWER,
-                f"no {what} from {self.url} within {self.timeout_s:g} s (IDCODE {self.idcode})",
+                f"no {what} from {self.url} within {self.timeout_s:g} s "
+                f"(IDCODE {self.idcode}){hint}",
             )
+
+    def _not_c37118(self) -> ProbeError:
+        skipped = self.decoder.stats.bytes_skipped
+        return ProbeError(
+            EXIT_NOT_C37118,
+            f"{self.url} does not speak C37.118 ({self.first_bad}; {skipped} bytes "
+            "without a good frame)",
+        )
 
 
 def _print(out: TextIO, as_json: bool, obj: dict[str, Any], text: str) -> None:

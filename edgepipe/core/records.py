@@ -37,7 +37,7 @@ class Quality(enum.IntFlag):
 
     GOOD = 0
     INVALID = 1  # the device says the data is not valid, or it is absent
-    SYNC_LOST = 2  # PMU lost time synchronisation (STAT bit 13)
+    SYNC_LOST = 2  # PMU time not trustworthy (STAT bit 13, unlocked, poor time quality)
     STALE = 4  # value not refreshed within its expected period
     DEVICE_ERROR = 8  # the device reports an error (PMU error bits, Modbus exception)
     INTERPOLATED = 16  # filled in, not measured

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import structlog
 
 from adapters.c37118.client import PmuClient, PmuClientConfig
 from adapters.c37118.constants import Command, Format, Stat
@@ -215,6 +216,32 @@ async def test_a_2005_change_drops_the_frames_before_its_config_and_none_at_the_
         _assert_on_grid(sink.times("pmu/2")[n:])
         mags = _magnitudes(sink, "pmu/2")
         assert np.all(np.abs(mags / (230e3 / math.sqrt(3)) - 1) < 0.1)
+
+
+async def test_a_device_without_cfg3_gets_asked_for_cfg2() -> None:
+    # A 2005 PMU ignores SEND_CFG3: after three tries the client asks for CFG-2 and says so.
+    async with simulator(version=1) as sim:
+        sink = RecordingSink()
+        client = _client(sim.port, config_frame="cfg3", command_version=1)
+        with structlog.testing.capture_logs() as logs:
+            async with running(client, sink):
+                await sink.wait_for(lambda: sink.rows("pmu/2") >= 3)
+        sent = [c for c in sim.command_log if c in (Command.SEND_CFG3, Command.SEND_CFG2)]
+        assert sent[:4] == [Command.SEND_CFG3] * 3 + [Command.SEND_CFG2]
+        assert [e["event"] for e in logs].count("pmu_cfg3_unanswered") == 1
+
+
+async def test_a_config_for_another_idcode_is_refused_and_said_once() -> None:
+    async with simulator(any_idcode=True) as sim:  # answers with its own IDCODE, 1
+        sink = RecordingSink()
+        client = _client(sim.port, idcode=9)
+        with structlog.testing.capture_logs() as logs:
+            async with running(client, sink):
+                await sink.wait_for(lambda: client.stats.configs_ignored >= 3)
+        assert sink.rows("pmu/2") == 0 and client.cfg is None
+        said = [e for e in logs if e["event"] == "pmu_config_other_idcode"]
+        assert len(said) == 1 and said[0]["idcode"] == 1 and said[0]["expected"] == 9
+        assert any(e["event"] == "pmu_no_answer" and e["retries"] == 1 for e in logs)
 
 
 async def test_reconnects_after_the_simulator_restarts() -> None:

@@ -118,6 +118,54 @@ async def test_probe_http_server_is_not_a_pmu() -> None:
     assert "does not speak C37.118" in err and len(err.strip().splitlines()) == 1
 
 
+# A header frame with a CHK that does not match (C37.118.2 6.2): AA 11, 18 bytes, IDCODE 1
+_BAD_FRAME = bytes.fromhex("aa1100120001000000000000000048690000")
+
+
+@contextlib.asynccontextmanager
+async def _junk_proxy(port: int, junk: bytes) -> AsyncIterator[int]:
+    """A TCP proxy to ``port`` that sends ``junk`` to the client before the PMU's bytes."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(junk)
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(4096):
+                dst.write(data)
+                await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pump(reader, up_w), pump(up_r, writer), return_exceptions=True)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def test_probe_skips_junk_before_a_good_stream() -> None:
+    # A stray prefix and one bad-CHK frame ahead of the PMU's answer: counted, skipped,
+    # and the probe carries on, as the service does.
+    sim_cfg = SimulatorConfig(port=0, rate_hz=50)
+    async with (
+        PmuSimulator(sim_cfg) as sim,
+        _junk_proxy(sim.port, b"\x00\x01junk" + _BAD_FRAME) as port,
+    ):
+        rc, out, err = await _probe(f"tcp://127.0.0.1:{port}", "--idcode", "1", "--frames", "2")
+    assert rc == 0, err
+    assert out.count("\n") >= 3  # the config and two frames
+
+
+async def test_probe_names_the_idcode_that_answered() -> None:
+    async with PmuSimulator(SimulatorConfig(port=0, rate_hz=50, any_idcode=True)) as sim:
+        rc, _, err = await _probe(
+            f"tcp://127.0.0.1:{sim.port}", "--idcode", "9", "--timeout", "0.5"
+        )
+    assert rc == 4 and "it answered for IDCODE 1 (try --idcode)" in err
+
+
 async def test_simulate_command_serves_until_sigterm() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", _MAIN, "simulate", "pmu", "--port", "0", "--pmus", "3",

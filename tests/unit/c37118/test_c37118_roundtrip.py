@@ -253,6 +253,41 @@ def test_cfg3_fragment_out_of_order_is_a_bad_frame(feed: Feed) -> None:
     assert events[1:] == [cfg]
 
 
+def test_cfg3_with_a_corrupted_middle_fragment_is_not_assembled(feed: Feed) -> None:
+    # The last fragment carries 0xFFFF, not its number: only the lost fragment's bad CHK
+    # tells that fragments 1 and "last" do not belong together.
+    pmu = PmuConfig(
+        "S" * 200, 1, Format(0), tuple(PhasorChannel(f"P{i}", False, 1.0) for i in range(20))
+    )
+    cfg = ConfigFrame(FrameType.CFG3, 2, 1, 0, 0, 1_000_000, (pmu,), 30)
+    parts = encode_cfg3_fragments(cfg, 100)
+    damaged = bytearray(parts[-2])  # the one before the last: the last would seem to fit
+    damaged[20] ^= 0xFF
+    events = feed(Decoder(), b"".join([*parts[:-2], bytes(damaged), parts[-1], *parts]))
+    bad = [e.reason for e in events if isinstance(e, BadFrame)]
+    assert bad == ["bad CHK", "CFG-3 fragment 65535 out of order (expected 1)"]
+    assert [e for e in events if isinstance(e, ConfigFrame)] == [cfg]  # the retransmission
+
+
+def test_cfg3_fragments_that_do_not_assemble_say_so() -> None:
+    pmu = PmuConfig(
+        "S" * 200, 1, Format(0), tuple(PhasorChannel(f"P{i}", False, 1.0) for i in range(20))
+    )
+    cfg = ConfigFrame(FrameType.CFG3, 2, 1, 0, 0, 1_000_000, (pmu,), 30)
+    parts = encode_cfg3_fragments(cfg, 100)
+    events = drain_all(Decoder(), parts[0] + parts[-1])  # the middle never sent (a bug)
+    assert len(events) == 1 and isinstance(events[0], BadFrame)
+    assert "do not make a configuration (one lost?)" in events[0].reason
+
+
+def drain_all(decoder: Decoder, data: bytes) -> list[Event]:
+    decoder.receive_data(data)
+    out: list[Event] = []
+    while (event := decoder.next_event()) is not NEED_DATA:
+        out.append(event)
+    return out
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_raise_only_protocol_errors(raw: bytes) -> None:
@@ -353,3 +388,18 @@ def test_resynchronising_over_junk_headers_is_linear(
     events = feed(Decoder(), encode(cfg) + junk + encode(good, cfg))
     assert [type(e) for e in events] == [ConfigFrame, BadFrame, DataFrame]
     assert looked < 40 * 4096, looked  # quadratic: about 4096**2 / 2
+
+
+def test_integer_analog_with_anunit_factor_0_is_unscaled_both_ways() -> None:
+    cfg = ConfigFrame(
+        FrameType.CFG2, 2, 7, 0, 0, 1_000_000,
+        (PmuConfig("A", 7, Format.PHASOR_FLOAT | Format.FREQ_FLOAT, (),
+                   analogs=(AnalogChannel("MW", 1, 0.0),)),), 30,
+    )  # fmt: skip
+    got = decode_frame(encode(cfg), {})
+    assert isinstance(got, ConfigFrame)
+    (ch,) = got.pmus[0].analogs
+    assert ch.anunit == 0x01000000 and ch.scale == 1.0  # the word as sent, counts as they are
+    frame = DataFrame(2, 7, 1, 0, (PmuData(0, (), 60.0, 0.0, (7.0,)),))
+    data = decode_frame(encode(frame, cfg), {7: got})
+    assert isinstance(data, DataFrame) and data.pmus[0].analogs == (7.0,)

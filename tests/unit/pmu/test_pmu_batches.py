@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from adapters.c37118.batches import guess_phase, stream_infos, to_batches
+from adapters.c37118.batches import (
+    block_to_batches,
+    duplicate_idcodes,
+    guess_phase,
+    stream_infos,
+    to_batches,
+)
+from adapters.c37118.codec import decode_data_block, encode
 from adapters.c37118.constants import Format, FrameType
 from adapters.c37118.frames import (
     AnalogChannel,
@@ -124,3 +131,59 @@ def test_to_batches_times_values_and_quality_in_one_batch_per_pmu() -> None:
     ]
     assert np.isnan(b.values[:, 0]).all() and np.isnan(b.values[:, 2]).all()
     assert to_batches([], cfg, infos) == []
+
+
+def test_two_blocks_with_one_idcode_stay_two_streams() -> None:
+    # A misconfigured PDC: blocks 1 and 3 both say IDCODE 5. Merged, two devices' rows
+    # would interleave in one stream with equal time stamps.
+    def pmu(station: str, fmt: Format) -> PmuConfig:
+        return PmuConfig(
+            station, 5 if station != "B" else 6, fmt, (PhasorChannel("V", False, 1.0),)
+        )
+
+    cfg = ConfigFrame(
+        FrameType.CFG2, 2, 1, 0, 0, 1_000_000,
+        (pmu("A", Format.FREQ_FLOAT), pmu("B", Format(0)), pmu("C", Format.PHASOR_FLOAT)), 30,
+    )  # fmt: skip
+    infos = stream_infos("pdc", cfg)
+    assert [i.stream for i in infos] == ["pdc/5", "pdc/6", "pdc/5-block3"]
+    assert duplicate_idcodes(cfg) == [5]
+    frame = DataFrame(2, 1, 1, 0, tuple(PmuData(0, (complex(v, 0),), 60.0, 0.0) for v in (7, 8, 9)))
+    batches = to_batches([frame], cfg, infos)
+    assert {b.stream: float(b.values[0, 0]) for b in batches} == {
+        "pdc/5": 7.0, "pdc/6": 8.0, "pdc/5-block3": 9.0,
+    }  # fmt: skip
+
+
+TIME_CASES = [  # (STAT, FRACSEC upper byte, quality of the first PMU)
+    (0x0000, 0x00, Quality.GOOD),
+    (0x0010, 0x00, Quality.SYNC_LOST),  # unlocked 10-100 s (bits 05-04 = 01)
+    (0x0030, 0x00, Quality.SYNC_LOST),  # unlocked over 1000 s
+    (0x0100, 0x00, Quality.GOOD),  # PMU time quality 100: within 100 µs
+    (0x0140, 0x00, Quality.SYNC_LOST),  # 101: within 1 ms only
+    (0x01C0, 0x00, Quality.SYNC_LOST),  # 111: over 10 ms or unknown
+    (0x1000, 0x00, Quality.RECEIPT_TIME),  # bit 12: sorted by arrival
+    (0x0000, 0x06, Quality.GOOD),  # message time quality: within 100 µs
+    (0x0000, 0x07, Quality.SYNC_LOST),  # within 1 ms
+    (0x0000, 0x0F, Quality.SYNC_LOST),  # clock failure
+    (0x0000, 0x70, Quality.GOOD),  # leap second flags only
+]
+
+
+def test_time_quality_in_stat_and_fracsec_becomes_sync_lost_on_both_paths() -> None:
+    # C37.118.2-2011 Table 3 (FRACSEC time quality) and Table 7 (STAT bits 12, 08-04):
+    # a time that may be off by more than 100 µs is no base for phase angles.
+    cfg = _cfg()
+    frames = [_data(1_700_000_000, (tq << 24) | k * 10_000, st, 1 + 0j)
+              for k, (st, tq, _) in enumerate(TIME_CASES)]  # fmt: skip
+    infos = stream_infos("p", cfg, None)
+    a, b = to_batches(frames, cfg, infos)
+    want = [q for _, _, q in TIME_CASES]
+    assert [Quality(int(x)) for x in a.quality] == want
+    # the second PMU's STAT is 0: only the frame's time quality reaches it
+    assert [Quality(int(x)) for x in b.quality] == [
+        Quality.SYNC_LOST if tq in (0x07, 0x0F) else Quality.GOOD for _, tq, _ in TIME_CASES
+    ]
+    block = decode_data_block([encode(f, cfg) for f in frames], cfg)
+    a2, b2 = block_to_batches(block, cfg, infos)
+    assert a2.quality.tolist() == a.quality.tolist() and b2.quality.tolist() == b.quality.tolist()

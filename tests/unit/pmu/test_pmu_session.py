@@ -44,6 +44,28 @@ def test_cfg3_when_configured() -> None:
     assert s.poll(0).commands == (Command.SEND_CFG3,)
 
 
+def test_cfg3_unanswered_falls_back_to_cfg2() -> None:
+    s = Session(SessionSettings(config_command=Command.SEND_CFG3, timeout_ns=100 * MS))
+    s.start(0)
+    sent = [s.poll(t * 100 * MS).commands for t in range(5)]
+    assert sent == [(Command.SEND_CFG3,)] * 3 + [(Command.SEND_CFG2,)] * 2
+    assert s.config_command == Command.SEND_CFG2
+    s.on_config(50.0, 500 * MS)
+    s.on_data(True, 600 * MS)  # a later config change asks for CFG-2 too
+    assert Command.SEND_CFG2 in s.poll(700 * MS).commands + s.poll(800 * MS).commands
+
+
+def test_cfg3_answered_late_is_kept() -> None:
+    s = Session(SessionSettings(config_command=Command.SEND_CFG3, timeout_ns=100 * MS))
+    s.start(0)
+    assert s.poll(0).commands == (Command.SEND_CFG3,)
+    s.on_config(50.0, 150 * MS)
+    assert s.poll(200 * MS).commands == (Command.TURN_ON,)
+    s.on_data(True, 300 * MS)
+    s.poll(400 * MS)
+    assert s.config_command == Command.SEND_CFG3 and s.pending == Command.SEND_CFG3
+
+
 def test_quiet_after_periods_then_resumed_and_turn_on_again() -> None:
     s = Session(S)
     s.start(0)
