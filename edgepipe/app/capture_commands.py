@@ -10,10 +10,12 @@ __all__ = ["add_parsers", "import_to_capture", "parse_time"]
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import shutil
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +154,11 @@ def _replay_config(path: Path | None, site: str) -> AppConfig:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    if args.report is not None and importlib.util.find_spec("matplotlib") is None:
+        # said before the replay, not after it has run
+        print("edgepipe replay: --report needs matplotlib: pip install 'edgepipe[report]'",
+              file=sys.stderr)  # fmt: skip
+        return 2
     try:
         capture = read_capture(args.capture)
         config = _replay_config(args.config, str(capture.manifest.get("site", "")))
@@ -160,12 +167,22 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(f"  {issue.key}: {issue.message}", file=sys.stderr)
         return 2
+    if args.mqtt and config.mqtt is None:
+        print("edgepipe replay: --mqtt needs a --config with [mqtt]", file=sys.stderr)
+        return 2
+    if not args.mqtt:
+        # A replay's alerts are old news: published, they would overwrite the retained
+        # state of the live site's topics. Only --mqtt sends them to the broker.
+        config = replace(config, mqtt=None)
     start = min((int(p.times_ns.min()) for p in capture.parts), default=0)
     try:
         lo = parse_time(args.from_, start) if args.from_ else None
         hi = parse_time(args.to, start) if args.to else None
     except ValueError as exc:
         print(f"edgepipe replay: {exc}", file=sys.stderr)
+        return 2
+    if lo is not None and hi is not None and lo >= hi:
+        print(f"edgepipe replay: --from {args.from_} is not before --to {args.to}", file=sys.stderr)
         return 2
     options = ReplayOptions(speed=None if args.fast else args.speed, from_ns=lo, to_ns=hi)
     result = asyncio.run(
@@ -179,16 +196,29 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
 def add_parsers(sub: Any) -> None:
     """Register ``replay``, ``import`` and ``capture`` on the CLI's subparsers."""
     rp = sub.add_parser("replay", help="replay a capture through the pipeline")
     rp.add_argument("capture", type=Path)
     rp.add_argument("--config", type=Path, default=None, help="TOML config (rules, models, mqtt)")
+    rp.add_argument(
+        "--mqtt", action="store_true",
+        help="publish the alerts to the config's [mqtt] broker instead of printing them; "
+        "they go to the config site's topics, retained: not the live site's broker",
+    )  # fmt: skip
     pace = rp.add_mutually_exclusive_group()
-    pace.add_argument("--speed", type=float, default=None, help="times real time")
+    pace.add_argument("--speed", type=_positive, default=None, help="times real time")
     pace.add_argument("--fast", action="store_true", help="as fast as possible (the default)")
-    rp.add_argument("--from", dest="from_", default=None, help="RFC 3339, ns, or +S seconds")
-    rp.add_argument("--to", default=None, help="RFC 3339, ns, or +S seconds")
+    rp.add_argument("--from", dest="from_", metavar="T", default=None,
+                    help="RFC 3339, ns, or +S seconds")  # fmt: skip
+    rp.add_argument("--to", metavar="T", default=None, help="RFC 3339, ns, or +S seconds")
     rp.add_argument("--report", type=Path, default=None, help="write an HTML report here")
     rp.set_defaults(func=_cmd_replay)
 
