@@ -157,6 +157,11 @@ def load_config(path: str | Path) -> AppConfig:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 (toml.io, "Spec")
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{p}: not UTF-8 text: byte {exc.object[exc.start]:#04x} on line {line}"
+        ) from exc
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -122,6 +122,11 @@ class Runtime:
             log.error("reload_refused", path=path, problems=issues)
             self.notifier.reloaded(f"reload refused, previous config kept: {issues[0]}")
             return False
+        except Exception as exc:  # a bug must not end the reload silently: say it, keep running
+            self.last_reload_error = f"{type(exc).__name__}: {exc}"
+            log.exception("reload_failed", path=path)
+            self.notifier.reloaded(f"reload failed, previous config kept: {exc}")
+            return False
         ignored = [k for k in _RESTART_ONLY if getattr(new, k) != getattr(svc.config, k)]
         if ignored:
             log.warning("reload_needs_restart", sections=ignored)

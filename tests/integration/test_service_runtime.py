@@ -149,6 +149,9 @@ async def test_bad_reload_is_refused_and_the_old_config_keeps_running(
         status, body = await _http_get(runtime.http.port, "/healthz")  # type: ignore[union-attr]
         assert status == 200
         assert "last reload refused" in json.loads(body)["warnings"][0]
+        path.write_bytes(_config_text(simulator.port).encode() + b"\n# S\xfcd\n")
+        assert not await runtime.reload()  # not UTF-8: refused and said, not a dead task
+        assert "not UTF-8" in runtime.last_reload_error
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

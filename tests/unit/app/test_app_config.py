@@ -103,6 +103,13 @@ def test_not_toml_is_one_clear_error(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_a_file_that_is_not_utf8_names_the_byte_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'site = "x"\n# Umspannwerk S\xfcd\n')  # saved as Latin-1
+    with pytest.raises(ConfigError, match=r"not UTF-8 text: byte 0xfc on line 2"):
+        load_config(path)
+
+
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.toml")
