@@ -36,6 +36,7 @@ from __future__ import annotations
 
 __all__ = ["OpcuaConfig", "parse_options"]
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,7 @@ def parse_options(name: str, opts: Mapping[str, Any]) -> OpcuaConfig:
         for key in ("certificate", "private_key"):
             if not s[key]:
                 issues.append(ConfigIssue(f"{base}.{key}", f"required with security {security}"))
+    issues += _security_files(s, base)
     trust_server = opts.get("trust_server", False)
     if not isinstance(trust_server, bool):
         issues.append(ConfigIssue(f"{base}.trust_server", "expected true or false"))
@@ -158,6 +160,19 @@ def parse_options(name: str, opts: Mapping[str, Any]) -> OpcuaConfig:
         reconnect_max_s=max(n["reconnect_max_s"], n["reconnect_min_s"]),
         timeout_s=n["timeout_s"], params=params,
     )  # fmt: skip
+
+
+def _security_files(s: Mapping[str, str], base: str) -> list[ConfigIssue]:
+    """The certificate and key are read at every connect, the trust list at every
+    handshake: a wrong path is a config error now, not a warning per reconnect."""
+    issues = [
+        ConfigIssue(f"{base}.{key}", f"cannot read {s[key]}")
+        for key in ("certificate", "private_key")
+        if s[key] and not os.access(s[key], os.R_OK)
+    ]
+    if s["trust_dir"] and not Path(s["trust_dir"]).is_dir():
+        issues.append(ConfigIssue(f"{base}.trust_dir", f"not a directory: {s['trust_dir']}"))
+    return issues
 
 
 def _password(path: str, username: str, issues: list[ConfigIssue], base: str) -> str:

@@ -17,7 +17,7 @@ import structlog
 from edgepipe import __version__
 from edgepipe.app.config import load_config
 from edgepipe.app.logs import configure_logging
-from edgepipe.core import ConfigError, EdgepipeError, SystemClock
+from edgepipe.core import ConfigError, EdgepipeError, ModelError, SystemClock
 
 log = structlog.get_logger("edgepipe.cli")
 
@@ -53,12 +53,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
+    from edgepipe.app.pipeline import build_detectors  # noqa: PLC0415 - loads onnxruntime
+
     try:
         config = load_config(args.file)
+        # what `run` checks next: every enabled model loads, passes its checks and raises
+        # an alert kind of its own (install.sh trusts this command)
+        _, models = build_detectors(config)
     except ConfigError as exc:
         _print_config_errors(args.file, exc)
         return 2
-    print(f"{args.file}: ok (site {config.site!r}, {len(config.sources)} source(s))")
+    except ModelError as exc:
+        print(f"{args.file}: 1 error(s)\n  models: {exc}", file=sys.stderr)
+        return 2
+    refs = ", ".join(m.current.ref for m in models) or "none"
+    print(f"{args.file}: ok (site {config.site!r}, {len(config.sources)} source(s), models {refs})")
     return 0
 
 

@@ -149,6 +149,23 @@ def test_config_check_ok_prints_a_summary(tmp_path: Path) -> None:
     assert "ok" in result.stdout and "north" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("enabled", "says"),
+    [
+        ('["pmu_evnt"]', "pmu_evnt"),  # a typo: run would refuse it
+        ('["pmu_event", "pmu_fault"]', "both raise pmu_fault; enable one"),
+    ],
+)
+def test_config_check_loads_the_enabled_models_as_run_does(
+    tmp_path: Path, enabled: str, says: str
+) -> None:
+    path = _good(tmp_path)
+    path.write_text(path.read_text() + f"\n[models]\nenabled = {enabled}\n")
+    result = _cli("config", "check", str(path))
+    assert result.returncode == 2 and result.stdout == ""
+    assert "models:" in result.stderr and says in result.stderr
+
+
 def test_run_with_bad_config_refuses_to_start(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(BAD)

@@ -96,8 +96,10 @@ profile = "profiles/only-here.toml"
 
 
 def test_opcua_certificate_files_are_relative_to_the_config_file(layout: Path) -> None:
-    (layout / "opcua").mkdir()
+    (layout / "opcua" / "trusted").mkdir(parents=True)
     (layout / "opcua" / "password").write_text("s3cret\n", encoding="utf-8")
+    for name in ("client.der", "client.pem"):
+        (layout / "opcua" / name).write_bytes(b"x")
     cfg = load_config(_write(layout, """
 [sources.dga]
 type = "opcua"
@@ -118,6 +120,26 @@ h2 = "/Objects/2:DGA/2:H2"
     assert opts.private_key == str(layout / "opcua" / "client.pem")
     assert opts.trust_dir == str(layout / "opcua" / "trusted")
     assert opts.password == "s3cret"  # read from <config dir>/opcua/password
+
+
+def test_missing_opcua_certificate_files_are_config_errors(layout: Path) -> None:
+    # The client reads them at every connect; `config check` must not say ok first.
+    path = _write(layout, """
+[sources.dga]
+type = "opcua"
+url = "opc.tcp://127.0.0.1:4840/"
+security = "Sign"
+certificate = "nope/client.der"
+private_key = "nope/client.pem"
+trust_dir = "nope/trusted"
+[sources.dga.nodes]
+h2 = "/Objects/2:DGA/2:H2"
+""")  # fmt: skip
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    keys = {i.key for i in exc.value.issues}
+    assert keys == {f"sources.dga.{k}" for k in ("certificate", "private_key", "trust_dir")}
+    assert str(layout / "nope" / "client.der") in str(exc.value)
 
 
 def test_every_file_key_is_relative_to_the_config_file(layout: Path) -> None:
