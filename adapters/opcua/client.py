@@ -122,6 +122,8 @@ async def resolve(client: Client, ref: str) -> Node:
     parts = [p for p in ref.split("/") if p]
     if parts and parts[0] in ("Objects", "0:Objects"):
         parts = parts[1:]
+    if not parts:  # "/" or "/Objects": the folder itself (an empty relative path is an
+        return client.nodes.objects  # error to TranslateBrowsePathsToNodeIds, OPC 10000-4 5.8.4)
     return await client.nodes.objects.get_child(parts)
 
 

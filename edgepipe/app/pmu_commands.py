@@ -42,16 +42,37 @@ class ProbeError(Exception):
         self.code = code
 
 
+def _idcode(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 0xFFFF:  # a 16-bit field (clause 6.2); 0 names no stream
+        raise argparse.ArgumentTypeError(f"an IDCODE is 1..65535, not {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
 # -- probe ------------------------------------------------------------------------------
 def add_probe_parser(probe_subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = probe_subparsers.add_parser(
         "pmu", help="read the configuration and a few data frames of a C37.118 device"
     )
     p.add_argument("url", help="tcp://HOST:PORT or udp://HOST:PORT")
-    p.add_argument("--idcode", type=int, required=True, help="IDCODE of the stream")
-    p.add_argument("--frames", type=int, default=5, help="data frames to print (default 5)")
+    p.add_argument("--idcode", type=_idcode, required=True, help="IDCODE of the stream")
+    p.add_argument("--frames", type=_count, default=5, help="data frames to print (default 5)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for answers")
+    p.add_argument("--timeout", type=_seconds, default=3.0, help="seconds to wait for answers")
     p.set_defaults(func=run_probe)
     return p
 
@@ -89,7 +110,7 @@ async def probe(
         else:
             link = await open_udp(host, port, inbox.put_nowait, listen=False)
     except TransportError as exc:
-        raise ProbeError(EXIT_UNREACHABLE, f"cannot reach {url}: {exc}") from exc
+        raise ProbeError(EXIT_UNREACHABLE, f"cannot reach {exc}") from exc  # names the url
     session = _Probe(link, inbox, idcode=idcode, timeout_s=timeout_s, url=url)
     try:
         cfg = await session.config()
@@ -317,7 +338,7 @@ def add_simulate_parser(simulate_subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--pmus", type=int, default=1, help="PMUs per frame (NUM_PMU)")
     p.add_argument("--rate", type=int, default=30, help="frames per second")
-    p.add_argument("--idcode", type=int, default=1, help="IDCODE of the stream")
+    p.add_argument("--idcode", type=_idcode, default=1, help="IDCODE of the stream")
     p.add_argument("--scenario", type=Path, help="CSV or Parquet trajectories")
     p.add_argument("--loop", action="store_true", help="repeat the scenario file")
     p.add_argument("--fault-at", type=float, metavar="S", help="fault sag S seconds in")

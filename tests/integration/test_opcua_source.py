@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import shutil
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -160,3 +161,20 @@ async def test_a_wrong_password_is_refused(certs: dict[str, Path]) -> None:
     async with sim, running(source, sink):
         await sink.wait_for(lambda: StatusKind.DISCONNECTED in sink.kinds(), within_s=10)
     assert sink.rows("dga") == 0 and source.stats.sessions == 0
+
+
+@pytest.mark.parametrize("path", ["/Objects", "/", "i=85"])
+async def test_probe_lists_the_objects_folder_by_its_default_path(path: str) -> None:
+    # `edgepipe probe opcua URL` browses /Objects by default; an empty relative path made
+    # the server answer BadInternalError, even the project's own simulator.
+    from edgepipe.app.opcua_commands import probe  # noqa: PLC0415
+
+    port = free_port()
+    sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1)
+    await sim.start()
+    try:
+        out = io.StringIO()
+        assert await probe(_config(port), path, False, out) == 0
+    finally:
+        await sim.stop()
+    assert "DGA" in out.getvalue()

@@ -102,6 +102,15 @@ async def test_probe_unreachable_port() -> None:
         rc, out, err = await _probe(f"tcp://127.0.0.1:{port}", "--idcode", "1")
     assert rc == 3 and out == ""
     assert len(err.strip().splitlines()) == 1 and "cannot reach" in err
+    assert err.count(f"127.0.0.1:{port}") == 1
+
+
+@pytest.mark.parametrize(
+    "argv", [["--idcode", "70000"], ["--idcode", "0"], ["--idcode", "1", "--timeout", "0"]]
+)
+async def test_probe_bad_arguments_exit_2(argv: list[str]) -> None:
+    rc, out, err = await _probe("tcp://127.0.0.1:9", *argv)
+    assert rc == 2 and out == "" and "Traceback" not in err
 
 
 async def test_probe_silent_server() -> None:
