@@ -167,7 +167,7 @@ async def test_a_wrong_password_is_refused(certs: dict[str, Path]) -> None:
 async def test_probe_lists_the_objects_folder_by_its_default_path(path: str) -> None:
     # `edgepipe probe opcua URL` browses /Objects by default; an empty relative path made
     # the server answer BadInternalError, even the project's own simulator.
-    from edgepipe.app.opcua_commands import probe  # noqa: PLC0415
+    from edgepipe.app.opcua_commands import probe
 
     port = free_port()
     sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1)
