@@ -6,9 +6,11 @@ growing buffer and a read offset: a frame is consumed (committed) only once it i
 complete and its CHK is good, otherwise the offset stays put (rolled back) until more
 bytes arrive.
 
-On a bad frame (CHK, FRAMESIZE, type or version) it reports one :class:`BadFrame` and
-resynchronises on the next 0xAA whose frame checks out; candidates that fail while it
-is resynchronising are skipped silently (counted in ``stats``), so one corrupted
+A data frame of a known stream whose header is intact but whose CHK fails is skipped
+whole and reported as one :class:`BadFrame`: ten such frames in a row are ten. Any other
+bad frame (FRAMESIZE, type, version, a header hit by the damage) gives one ``BadFrame``
+and a resynchronisation on the next 0xAA whose frame checks out; candidates that fail
+while it resynchronises are skipped silently (counted in ``stats``), so one corrupted
 stretch yields one ``BadFrame`` and every good frame after it.
 """
 
@@ -265,6 +267,16 @@ class Decoder:
                     self._pos = pos + size
                     self._resyncing = False
                     return self._dispatch(frame)
+                layout = self._layouts.get((buf[pos + 4] << 8) | buf[pos + 5])
+                if buf[pos + 1] >> 4 == FrameType.DATA and layout and layout.size == size:
+                    # A data frame of a known stream, its header intact: one whole frame
+                    # lost. Skip it as one (no candidates inside its body) and count it,
+                    # so ten corrupted frames in a row are ten bad frames, not one stretch.
+                    self._pos = pos + size
+                    self._resyncing = False
+                    self._stats.bytes_skipped += size
+                    self._stats.bad_crc += 1
+                    return BadFrame("bad CHK", size)
                 problem = ("bad CHK", "bad_crc")
         elif problem is _WAIT:
             return NEED_DATA

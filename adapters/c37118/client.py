@@ -229,7 +229,10 @@ class PmuClient:
                     self._session.on_unknown_config(now)
             elif isinstance(event, BadFrame):
                 self.stats.bad_frames += 1
-                log.warning("pmu_bad_frame", source=self.name, reason=event.reason)
+                n = self.stats.bad_frames
+                if n <= 10 or _power_of_ten(n):  # a link that corrupts every frame: no flood
+                    log.warning("pmu_bad_frame", source=self.name, idcode=self.config.idcode,
+                                reason=event.reason, count=n)  # fmt: skip
             elif isinstance(event, HeaderFrame):
                 self.header = event.text
         if self._on_frames is not None and isinstance(decoder, RecordingDecoder):

@@ -403,3 +403,26 @@ def test_integer_analog_with_anunit_factor_0_is_unscaled_both_ways() -> None:
     frame = DataFrame(2, 7, 1, 0, (PmuData(0, (), 60.0, 0.0, (7.0,)),))
     data = decode_frame(encode(frame, cfg), {7: got})
     assert isinstance(data, DataFrame) and data.pmus[0].analogs == (7.0,)
+
+
+def test_consecutive_corrupted_data_frames_are_counted_one_by_one(feed: Feed) -> None:
+    # A link that corrupts ten frames in a row lost ten frames: a count of one stretch
+    # would hide nine of them from the bad-frame metric.
+    cfg = ConfigFrame(
+        FrameType.CFG2, 2, 7, 0, 0, 1_000_000,
+        (PmuConfig("A", 7, Format.FREQ_FLOAT, (PhasorChannel("V", False, 1.0),)),), 30,
+    )  # fmt: skip
+    frames = [
+        encode(DataFrame(2, 7, 1, k, (PmuData(0, (complex(100 + k, 0),), 60.0, 0.0),)), cfg)
+        for k in range(14)
+    ]
+    damaged = []
+    for k, f in enumerate(frames):
+        b = bytearray(f)
+        if 2 <= k < 12:
+            b[-5] ^= 0xAA  # the body: the header (SYNC, size, IDCODE) is intact
+        damaged.append(bytes(b))
+    events = feed(Decoder(), encode(cfg) + b"".join(damaged))
+    assert sum(isinstance(e, BadFrame) for e in events) == 10
+    good = [e for e in events if isinstance(e, DataFrame)]
+    assert [round(e.pmus[0].phasors[0].real) for e in good] == [100, 101, 112, 113]
