@@ -6,14 +6,18 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test lint unit bench models clean
 
+# Set-up goes to stderr: `make demo`'s stdout is the alerts, one JSON object per line,
+# from the first run on a fresh machine too.
 $(BIN)/python:
-	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "edgepipe needs Python >= 3.11"'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	@echo "make: creating $(VENV) with $(PYTHON)" >&2
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "edgepipe needs Python >= 3.11"'
+	@$(PYTHON) -m venv $(VENV) >&2
+	@$(BIN)/python -m pip install -q --upgrade pip >&2
 
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
-	touch $@
+	@echo "make: installing edgepipe into $(VENV)" >&2
+	@$(BIN)/python -m pip install -q -e . >&2
+	@touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
