@@ -8,11 +8,17 @@ spanning chunks (a frame may span segments, a segment may hold several frames).
 
 Link types: Ethernet (with VLAN tags), Linux cooked capture v1 and v2, raw IP, BSD
 loopback; network layers IPv4 and IPv6. IP fragments are not reassembled.
+
+Before any packet is decoded the file's record (pcap) or block (pcapng) framing is walked
+from start to end: a record header cut short, a record longer than the snapshot length
+allows (a corrupt length field) or longer than the bytes left, and a pcapng block whose
+two length fields disagree all end the readable part. Everything before it is read;
+:func:`read_pcap` says where and why the rest was not (:class:`PcapDamage`).
 """
 
 from __future__ import annotations
 
-__all__ = ["Flow", "FlowKey", "read_flows"]
+__all__ = ["Flow", "FlowKey", "PcapContents", "PcapDamage", "read_flows", "read_pcap"]
 
 import io
 import socket
@@ -30,6 +36,17 @@ _ETH, _NULL, _RAW, _RAW_ALT, _LOOP = 1, 0, 101, 12, 108
 _IPV4_LT, _IPV6_LT, _SLL, _SLL2 = 228, 229, 113, 276
 _ETH_IP, _ETH_IP6 = 0x0800, 0x86DD
 _SEQ_MOD = 1 << 32
+#: Largest record a pcap may hold whatever its snapshot length says (libpcap and
+#: Wireshark use the same bound, MAXIMUM_SNAPLEN / WTAP_MAX_PACKET_SIZE_STANDARD).
+_MAX_RECORD = 262_144
+# Classic pcap magic (as the file's first 4 bytes) -> (byte order, record header size).
+_CLASSIC = {
+    b"\xa1\xb2\xc3\xd4": (">", 16), b"\xa1\xb2\x3c\x4d": (">", 16),
+    b"\xa1\xb2\xcd\x34": (">", 24), b"\xd4\xc3\xb2\xa1": ("<", 16),
+    b"\x4d\x3c\xb2\xa1": ("<", 16), b"\x34\xcd\xb2\xa1": ("<", 24),
+}  # fmt: skip
+_PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+_PCAPNG_PACKETS = (2, 3, 6)  # obsolete packet, simple packet, enhanced packet blocks
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -57,6 +74,89 @@ class Flow:
 
     def payload(self) -> bytes:
         return b"".join(c for _, c in self.chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class PcapDamage:
+    """Where a capture file stops being readable: ``offset`` (bytes from the start of
+    the file) of the first record or block that is cut short or corrupt, its number
+    (1-based, records for pcap, blocks for pcapng) and what is wrong with it."""
+
+    offset: int
+    record: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"cut short or corrupt at byte {self.offset} (record {self.record}): {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class PcapContents:
+    flows: list[Flow]
+    packets: int  # packets read (before ``damage``, when there is one)
+    size: int  # bytes in the file
+    damage: PcapDamage | None = None  # None: every byte of the file was read
+    non_ip: int = 0  # packets that are not IPv4/IPv6 (ARP, LLDP, ...)
+    undecodable: int = 0  # link or IP headers that do not parse (cut by the snaplen, ...)
+
+
+def _classic_end(data: bytes) -> tuple[int, PcapDamage | None]:
+    """Bytes of whole records in a classic pcap, and what stopped the walk early."""
+    order, hdr = _CLASSIC[data[:4]]
+    if len(data) < 24:
+        return len(data), None  # the reader reports the short file header
+    snaplen = struct.unpack_from(order + "I", data, 16)[0]
+    limit = max(snaplen, _MAX_RECORD)
+    pos, n = 24, 0
+    while pos < len(data):
+        n += 1
+        left = len(data) - pos
+        if left < hdr:
+            return pos, PcapDamage(pos, n, f"record header cut short ({left} of {hdr} bytes)")
+        caplen = struct.unpack_from(order + "I", data, pos + 8)[0]
+        if caplen > limit:
+            why = f"record length {caplen} is more than the snapshot length {snaplen} allows"
+            return pos, PcapDamage(pos, n, why)
+        if caplen > left - hdr:
+            why = f"record of {caplen} bytes cut short ({left - hdr} bytes left in the file)"
+            return pos, PcapDamage(pos, n, why)
+        pos += hdr + caplen
+    return pos, None
+
+
+def _pcapng_end(data: bytes) -> tuple[int, PcapDamage | None]:
+    """Bytes of whole blocks in a pcapng, and what stopped the walk early."""
+    pos, n, order = 0, 0, "<"
+    while pos < len(data):
+        n += 1
+        left = len(data) - pos
+        if left < 12:
+            return pos, PcapDamage(pos, n, f"block header cut short ({left} of 12 bytes)")
+        if data[pos : pos + 4] == _PCAPNG_SHB:  # a section sets its own byte order
+            bom = data[pos + 8 : pos + 12]
+            if bom not in (b"\x1a\x2b\x3c\x4d", b"\x4d\x3c\x2b\x1a"):
+                return pos, PcapDamage(pos, n, f"section header byte-order magic {bom.hex()}")
+            order = ">" if bom == b"\x1a\x2b\x3c\x4d" else "<"
+        blen = struct.unpack_from(order + "I", data, pos + 4)[0]
+        if blen < 12 or blen % 4:
+            return pos, PcapDamage(pos, n, f"block length {blen} (a multiple of 4, >= 12)")
+        if blen > left:
+            why = f"block of {blen} bytes cut short ({left} bytes left in the file)"
+            return pos, PcapDamage(pos, n, why)
+        trailer = struct.unpack_from(order + "I", data, pos + blen - 4)[0]
+        if trailer != blen:
+            why = f"block length {blen} at its start, {trailer} at its end"
+            return pos, PcapDamage(pos, n, why)
+        pos += blen
+    return pos, None
+
+
+def _readable(data: bytes) -> tuple[int, PcapDamage | None]:
+    if data[:4] in _CLASSIC:
+        return _classic_end(data)
+    if data[:4] == _PCAPNG_SHB:
+        return _pcapng_end(data)
+    return len(data), None  # not a capture: the reader says so
 
 
 def _ip_from_link(linktype: int, buf: bytes) -> Any:
@@ -149,24 +249,45 @@ class _TcpStream:
 
 
 def read_flows(source: str | Path | bytes | BinaryIO) -> list[Flow]:
-    """Every TCP and UDP flow with a payload, in order of first appearance."""
+    """Every TCP and UDP flow with a payload, in order of first appearance (of the
+    readable part of the file: :func:`read_pcap` also says what was not read)."""
+    return read_pcap(source).flows
+
+
+def read_pcap(source: str | Path | bytes | BinaryIO) -> PcapContents:
+    """The flows of a pcap/pcapng and how much of the file was read. A file that cannot
+    be opened or is no capture at all is a ``ProtocolError`` naming it; a file that is
+    cut short or corrupt part way gives the flows before the damage and ``damage``."""
+    name = f"{source}: " if isinstance(source, str | Path) else ""
     if isinstance(source, bytes):
-        stream: BinaryIO = io.BytesIO(source)
+        data = source
     elif isinstance(source, str | Path):
-        stream = io.BytesIO(Path(source).read_bytes())
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise ProtocolError(f"{source}: cannot read: {exc.strerror or exc}") from exc
     else:
-        stream = source
+        data = source.read()
+    end, damage = _readable(data)
     udp: dict[FlowKey, list[tuple[int, bytes]]] = {}
     tcp: dict[FlowKey, _TcpStream] = {}
     order: list[FlowKey] = []
-    for ts, buf, linktype in _packets(stream):
-        try:
-            ip = _ip_from_link(linktype, buf)
-        except (dpkt.dpkt.UnpackError, struct.error, IndexError):
-            continue  # a truncated or foreign frame: not ours to decode
-        if ip is None:
-            continue
-        _add_segment(ts, ip, tcp, udp, order)
+    packets = non_ip = undecodable = 0
+    try:
+        for ts, buf, linktype in _packets(io.BytesIO(data[:end])):
+            packets += 1
+            try:
+                ip = _ip_from_link(linktype, buf)
+            except (dpkt.dpkt.UnpackError, struct.error, IndexError):
+                undecodable += 1  # a truncated or foreign frame: not ours to decode
+                continue
+            if ip is None:
+                non_ip += 1
+                continue
+            _add_segment(ts, ip, tcp, udp, order)
+    except ProtocolError as exc:
+        where = f" ({damage})" if damage is not None else ""
+        raise ProtocolError(f"{name}{exc}{where}") from exc
     flows = []
     for key in order:
         if key.transport == "udp":
@@ -175,7 +296,7 @@ def read_flows(source: str | Path | bytes | BinaryIO) -> list[Flow]:
         chunks, gaps = tcp[key].assemble()
         if chunks:
             flows.append(Flow(key, "tcp", chunks, gaps))
-    return flows
+    return PcapContents(flows, packets, len(data), damage, non_ip, undecodable)
 
 
 def _interleave(addrs: tuple[str, str], seg: Any) -> tuple[str, int, str, int]:

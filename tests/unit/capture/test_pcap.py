@@ -10,7 +10,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from adapters.capture.pcap import read_flows
+from adapters.capture.pcap import read_flows, read_pcap
 from edgepipe.core import ProtocolError
 
 DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
@@ -106,3 +106,48 @@ def test_reference_capture_flows_split_frames_across_segments() -> None:
     assert data.key.sport == 4712 and data.gaps == 0
     # Frames span segments: some chunks do not start with the SYNC byte.
     assert any(chunk[0] != 0xAA for _, chunk in data.chunks)
+
+
+def _udp_capture(n: int, ng: bool = False) -> bytes:
+    return pcap([ether(udp_ip6(b"packet %d" % i)) for i in range(n)], ng=ng)
+
+
+def test_a_corrupt_record_length_is_damage_at_its_offset() -> None:
+    data = bytearray(_udp_capture(3))
+    rec = 24 + 16 + struct.unpack_from("<I", data, 24 + 8)[0]  # the second record
+    struct.pack_into("<I", data, rec + 8, 0x7FFFFFFF)
+    got = read_pcap(bytes(data))
+    assert got.packets == 1 and [c for _, c in got.flows[0].chunks] == [b"packet 0"]
+    assert got.damage is not None and (got.damage.offset, got.damage.record) == (rec, 2)
+    assert "2147483647" in got.damage.reason and f"at byte {rec}" in str(got.damage)
+
+
+@pytest.mark.parametrize("ng", [False, True], ids=["pcap", "pcapng"])
+def test_a_capture_cut_short_keeps_the_whole_packets_before_the_cut(ng: bool) -> None:
+    whole = _udp_capture(10, ng=ng)
+    assert read_pcap(whole).damage is None and read_pcap(whole).size == len(whole)
+    cut = whole[: len(whole) * 2 // 3]
+    got = read_pcap(cut)
+    assert got.damage is not None and "cut short" in got.damage.reason
+    assert 0 < got.packets < 10 and got.damage.offset <= len(cut)
+    assert [c for _, c in got.flows[0].chunks] == [b"packet %d" % i for i in range(got.packets)]
+
+
+def test_pcapng_block_lengths_that_disagree_are_damage() -> None:
+    data = bytearray(_udp_capture(2, ng=True))
+    # The last block is the second packet: its trailing length is its last 4 bytes.
+    struct.pack_into("<I", data, len(data) - 4, 12)
+    got = read_pcap(bytes(data))
+    assert got.packets == 1 and got.damage is not None
+    assert "at its end" in got.damage.reason
+
+
+def test_a_missing_file_or_a_directory_is_a_protocol_error_naming_it(tmp_path: Path) -> None:
+    for path in (tmp_path / "nope.pcap", tmp_path):
+        with pytest.raises(ProtocolError, match=f"^{path}: cannot read"):
+            read_flows(path)
+
+
+def test_a_reference_capture_is_read_to_its_last_byte() -> None:
+    got = read_pcap(DATA / "c37118" / "C37.118_2PMUsInSync_TCP.pcap")
+    assert got.damage is None and got.packets == 4187
