@@ -93,12 +93,34 @@ def _cmd_import_pcap(args: argparse.Namespace) -> int:
               "profile": str(args.profile or "")}  # fmt: skip
     stats = import_to_capture(args.out, source, lambda s: import_pcap(args.file, name, s, profile))
     print(json.dumps({"out": str(args.out), "streams": stats.streams, "rows": stats.rows,
+                      "packets": stats.packets, "damage": stats.damage,
+                      "flows": stats.flows, "c37118_flows": stats.c37118_flows,
                       "c37118_frames": stats.c37118_frames,
                       "c37118_bad_frames": stats.c37118_bad_frames,
+                      "c37118_unknown_config": stats.c37118_unknown_config,
+                      "other_flows": stats.other_flows, "other_flow_keys": stats.other_flow_keys,
+                      "non_ip_packets": stats.non_ip_packets,
+                      "undecodable_packets": stats.undecodable_packets,
                       "tcp_gap_bytes": stats.tcp_gap_bytes,
                       "modbus": {k: getattr(stats.modbus, k)
-                                 for k in stats.modbus.__dataclass_fields__}}))  # fmt: skip
-    return 0
+                                 for k in stats.modbus.__dataclass_fields__},
+                      "modbus_reads": stats.modbus_reads, "notes": stats.notes}))  # fmt: skip
+    return _report_input(args.file, stats.damage, stats.notes)
+
+
+#: Exit status of an import whose input was cut short or corrupt: the capture was written
+#: and holds everything before the damage (the summary's ``damage`` says where).
+EXIT_DAMAGED = 3
+
+
+def _report_input(file: Path, damage: str | None, notes: list[str]) -> int:
+    """One line on stderr per note, and a warning with a non-zero exit for damage."""
+    for note in notes:
+        print(f"edgepipe: note: {file}: {note}", file=sys.stderr)
+    if damage is None:
+        return 0
+    print(f"edgepipe: warning: {file}: {damage}; imported what came before it", file=sys.stderr)
+    return EXIT_DAMAGED
 
 
 def _cmd_import_comtrade(args: argparse.Namespace) -> int:

@@ -88,3 +88,31 @@ def test_capture_section_of_the_config(tmp_path: Path) -> None:
         parse_config({**base, "capture": {"flush_s": 60, "colour": 1}})
     keys = {i.key for i in err.value.issues}
     assert "capture.colour" in keys
+
+
+def test_missing_or_unreadable_inputs_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for kind, path in [("pcap", tmp_path / "nope.pcap"), ("pcap", tmp_path)]:
+        assert main(["import", kind, str(path), "--out", str(tmp_path / "o")]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"edgepipe: {path}: cannot read") and err.count("\n") == 1, err
+        assert not (tmp_path / "o").exists()
+
+
+def test_a_damaged_pcap_is_imported_up_to_the_damage_and_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = bytearray((DATA / "c37118" / "C37.118_1PMU_TCP.pcap").read_bytes())
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(data[: len(data) // 2])
+    assert main(["import", "pcap", str(bad), "--out", str(tmp_path / "half")]) == 3
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert 0 < summary["rows"] < 252 and "cut short" in summary["damage"]
+    assert f"edgepipe: warning: {bad}: cut short or corrupt at byte" in err
+    data[24 + 8 : 24 + 12] = (0x7FFFFFFF).to_bytes(4, "little")
+    bad.write_bytes(data)
+    assert main(["import", "pcap", str(bad), "--out", str(tmp_path / "len")]) == 3
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 0 and "at byte 24 (record 1)" in summary["damage"]

@@ -118,3 +118,51 @@ def test_modbus_requests_pair_with_responses_and_decode_with_the_profile() -> No
     last = rows[-1]
     assert not np.isnan(last).any()  # every point seen once all four reads are in
     assert sink.batches[0].device_time is False  # Modbus has no device time stamps
+
+
+def test_udp_traffic_that_is_not_c37118_is_ignored_not_counted_as_bad_frames() -> None:
+    # Clean by its provenance; it also holds NetBIOS (138) and broadcasts/multicast on
+    # 4987-4989 that are not C37.118: before, each counted as a bad frame ("no SYNC byte").
+    stats = import_pcap(C37 / "C37.118_2PMUsInSync_TCP.pcap", "two", RecordingSink())
+    assert stats.c37118_bad_frames == 0 and stats.c37118_frames == 3002
+    assert stats.other_flows == 4 and stats.c37118_flows == 4
+    assert any(k.endswith(":138/udp") for k in stats.other_flow_keys)
+    assert stats.damage is None and stats.notes == []
+
+
+def test_a_corrupt_stream_on_the_c37118_port_still_counts_its_bad_frames() -> None:
+    import io
+
+    import dpkt
+
+    junk = b"\xaa\x31\x00\x20" + b"\x00" * 28  # a CFG-2 of 32 bytes with a wrong CHK
+    seg = dpkt.tcp.TCP(sport=4712, dport=50000, seq=1, flags=dpkt.tcp.TH_ACK, data=junk)
+    ip = dpkt.ip.IP(src=b"\x0a\0\0\x01", dst=b"\x0a\0\0\x02", p=dpkt.ip.IP_PROTO_TCP, data=seg)
+    out = io.BytesIO()
+    dpkt.pcap.Writer(out).writepkt(bytes(dpkt.ethernet.Ethernet(data=ip)), ts=1.0)
+    stats = import_pcap(out.getvalue(), "j", RecordingSink())
+    assert stats.c37118_flows == 1 and stats.other_flows == 0
+    assert stats.c37118_bad_frames >= 1
+
+
+def test_a_truncated_pcap_imports_what_came_before_and_says_where_it_stops() -> None:
+    data = (C37 / "C37.118_1PMU_TCP.pcap").read_bytes()
+    stats = import_pcap(data[: len(data) // 2], "half", RecordingSink())
+    assert 0 < stats.c37118_frames < 252 and stats.rows == stats.c37118_frames
+    assert stats.damage is not None and "cut short" in stats.damage and "at byte" in stats.damage
+
+
+def test_modbus_reads_the_profile_does_not_map_are_explained() -> None:
+    stats = import_pcap(DATA / "modbus" / "modbus_example.pcap", "mb", RecordingSink())
+    assert stats.rows == 0 and stats.modbus_reads == 8
+    (note,) = stats.notes
+    assert "8 Modbus read(s)" in note and "--profile" in note and "unit 4" in note
+    other = parse_profile({**PROFILE, "unit_id": 1})
+    stats = import_pcap(DATA / "modbus" / "modbus_example.pcap", "mb", RecordingSink(), other)
+    (note,) = stats.notes
+    assert stats.rows == 0 and "8 of 8" in note and "8 for unit(s) other than" in note
+    assert "(4, 5)" in note and "reads unit 1: coil 1; discrete_input 1" in note
+    far = parse_profile({**PROFILE, "points": [{"name": "x", "table": "input", "address": 9}]})
+    stats = import_pcap(DATA / "modbus" / "modbus_example.pcap", "mb", RecordingSink(), far)
+    (note,) = stats.notes
+    assert stats.rows == 0 and "4 of registers the profile does not map" in note
