@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -74,6 +75,8 @@ class ComtradeRecord:
     times_ns: npt.NDArray[np.int64]  # UTC, ns
     analogs: npt.NDArray[np.float64]  # (n, A), scaled: a * x + b, NaN when missing
     digitals: npt.NDArray[np.uint8]  # (n, D)
+    #: The .dat was cut short: ``"<file>: where; how many samples were kept"``. None: whole.
+    damage: str | None = None
 
 
 def _fields(line: str) -> list[str]:
@@ -103,99 +106,213 @@ def _offset_ns(code: str) -> int:
     return sign * (int(m.group(2)) * 3600 + int(m.group(3) or 0) * 60) * _NS
 
 
-def parse_cfg(text: str) -> ComtradeConfig:
-    """Parse the text of a .cfg; ``ProtocolError`` names the line that is wrong."""
-    lines = [ln for ln in text.replace("\r", "").split("\n")]
-    try:
-        return _parse_cfg(lines)
-    except (IndexError, ValueError) as exc:
-        raise ProtocolError(f"not a valid COMTRADE configuration: {exc}") from exc
+#: Where a reader looks up the layout a message refers to.
+_LAYOUT = "IEEE C37.111-1999/2013 .cfg layout"
+_ANALOG = "'An,ch_id,ph,ccbm,uu,a,b,skew,min,max[,primary,secondary,PS]'"
+_STATUS = "'Dn,ch_id,ph,ccbm,y' (1991: 'Dn,ch_id,y')"
 
 
-def _parse_cfg(lines: list[str]) -> ComtradeConfig:
-    head = _fields(lines[0])
-    revision = int(head[2]) if len(head) > 2 and head[2] else 1991
-    counts = _fields(lines[1])
-    n_a, n_d = int(counts[1].rstrip("Aa")), int(counts[2].rstrip("Dd"))
+class _Lines:
+    """The lines of a .cfg with their numbers, for errors that say where and what."""
+
+    def __init__(self, text: str, name: str) -> None:
+        self.lines = text.replace("\r", "").split("\n")
+        while self.lines and not self.lines[-1].strip():
+            self.lines.pop()
+        self.name, self.at = name, 0
+
+    def take(self, what: str, fields: tuple[int, int] = (1, 1 << 30)) -> list[str]:
+        """The fields of the next line, which must hold ``what`` with ``fields`` (min, max)
+        of them; else a ``ProtocolError`` naming the file and the line."""
+        if self.at >= len(self.lines):
+            raise self.error(what, "the end of the file")
+        raw = self.lines[self.at]
+        self.at += 1
+        f = _fields(raw)
+        if not raw.strip():
+            raise self.error(what, "an empty line")
+        lo, hi = fields
+        if not lo <= len(f) <= hi:
+            want = f"{lo}" if lo == hi else f"{lo} or more" if hi >= 1 << 30 else f"{lo}-{hi}"
+            raise self.error(f"{what} in {want} fields", f"{len(f)}: {raw.strip()[:80]!r}")
+        return f
+
+    def optional(self) -> list[str] | None:
+        """The fields of the next line, or None at the end of the file."""
+        if self.at >= len(self.lines):
+            return None
+        self.at += 1
+        return _fields(self.lines[self.at - 1])
+
+    def error(self, what: str, found: str) -> ProtocolError:
+        where = f"line {self.at}" if found != "the end of the file" else f"line {self.at + 1}"
+        return ProtocolError(f"{self.name}: {where}: expected {what}, found {found} ({_LAYOUT})")
+
+    def num(self, conv: type[int] | type[float], value: str, what: str) -> Any:
+        try:
+            return conv(value)
+        except ValueError:
+            raise self.error(f"{what} ({conv.__name__})", repr(value)) from None
+
+
+def parse_cfg(text: str, name: str = "<cfg>") -> ComtradeConfig:
+    """Parse the text of a .cfg; ``ProtocolError`` names the file (``name``) and the line
+    that is wrong, what the layout expects there and what it holds."""
+    return _parse_cfg(_Lines(text, name))
+
+
+def _parse_cfg(lines: _Lines) -> ComtradeConfig:
+    head = lines.take("'station_name,rec_dev_id,rev_year'", (1, 3))
+    revision = lines.num(int, head[2], "rev_year") if len(head) > 2 and head[2] else 1991
+    counts = lines.take("channel counts 'TT,##A,##D'", (3, 3))
+    total = lines.num(int, counts[0], "TT, the number of channels")
+    if not counts[1].upper().endswith("A") or not counts[2].upper().endswith("D"):
+        raise lines.error("'##A,##D'", f"{counts[1]!r}, {counts[2]!r}")
+    n_a = lines.num(int, counts[1][:-1], "##A, the number of analog channels")
+    n_d = lines.num(int, counts[2][:-1], "##D, the number of status channels")
+    if total != n_a + n_d or n_a < 0 or n_d < 0:
+        raise lines.error("TT = ##A + ##D", f"{total} channels but {n_a}A + {n_d}D")
     analogs = []
     for i in range(n_a):
-        f = _fields(lines[2 + i])
-        extra = (float(f[10]), float(f[11]), f[12].upper() or "P") if len(f) >= 13 else ()
-        analogs.append(AnalogChannel(int(f[0]), f[1], f[2], f[3], f[4], float(f[5]),
-                                     float(f[6]), float(f[7] or 0), *extra))  # fmt: skip
-    digitals = tuple(_fields(lines[2 + n_a + i])[1] for i in range(n_d))
-    at = 2 + n_a + n_d
-    line_hz = float(lines[at])
-    nrates = int(lines[at + 1])
-    rates = tuple(
-        (float(f[0]), int(f[1])) for f in (_fields(lines[at + 2 + i]) for i in range(nrates))
-    )
-    at += 2 + max(nrates, 1)  # nrates 0 still has one "0,endsamp" line (1999 6.9)
-    start, start_frac = _time(_fields(lines[at]), revision)
-    trig, trig_frac = _time(_fields(lines[at + 1]), revision)
-    file_type = lines[at + 2].strip().upper()
+        what = f"analog channel {i + 1} of {n_a} {_ANALOG}"
+        f = lines.take(what, (10, 13))
+        if len(f) not in (10, 13):
+            raise lines.error(f"{what} in 10 or 13 fields", f"{len(f)}: {','.join(f)[:80]!r}")
+        extra = (
+            (lines.num(float, f[10], "primary"), lines.num(float, f[11], "secondary"),
+             f[12].upper() or "P") if len(f) == 13 else ()
+        )  # fmt: skip
+        analogs.append(AnalogChannel(
+            lines.num(int, f[0], "An, the channel index"), f[1], f[2], f[3], f[4],
+            lines.num(float, f[5], "a, the multiplier"), lines.num(float, f[6], "b, the offset"),
+            lines.num(float, f[7] or "0", "skew"), *extra))  # fmt: skip
+    digitals = []
+    for i in range(n_d):
+        f = lines.take(f"status channel {i + 1} of {n_d} {_STATUS}", (2, 5))
+        lines.num(int, f[0], "Dn, the channel index")
+        digitals.append(f[1])
+    line_hz = lines.num(float, lines.take("line frequency 'lf'", (1, 1))[0], "line frequency")
+    nrates = lines.num(int, lines.take("'nrates'", (1, 1))[0], "nrates")
+    rates = []
+    for i in range(max(nrates, 1)):  # nrates 0 still has one "0,endsamp" line (1999 6.9)
+        f = lines.take(f"sampling rate {i + 1} 'samp,endsamp'", (2, 2))
+        rates.append((lines.num(float, f[0], "samp"), lines.num(int, f[1], "endsamp")))
+    start, start_frac = _stamp(lines, "first sample", revision)
+    trig, trig_frac = _stamp(lines, "trigger point", revision)
+    file_type = lines.take("file type 'ASCII|BINARY|BINARY32|FLOAT32'", (1, 1))[0].upper()
     if file_type not in ("ASCII", *_BINARY):
-        raise ValueError(f"unknown file type {file_type!r}")
-    timemult = float(lines[at + 3]) if revision >= 1999 and len(lines) > at + 3 else 1.0
+        raise lines.error("file type ASCII, BINARY, BINARY32 or FLOAT32", repr(file_type))
+    timemult = 1.0
+    more = lines.optional() if revision >= 1999 else None
+    if more is not None and more[0]:
+        timemult = lines.num(float, more[0], "timemult")
     offset = 0
-    if revision >= 2013 and len(lines) > at + 4 and lines[at + 4].strip():
-        offset = _offset_ns(_fields(lines[at + 4])[0])
+    if revision >= 2013 and (codes := lines.optional()) is not None and codes[0]:
+        offset = _offset_ns(codes[0])
     return ComtradeConfig(
-        head[0], head[1] if len(head) > 1 else "", revision, tuple(analogs), digitals,
-        line_hz, rates,
+        head[0], head[1] if len(head) > 1 else "", revision, tuple(analogs), tuple(digitals),
+        line_hz, tuple(rates[:nrates]),
         int(start.timestamp()) * _NS + start_frac - offset,
         int(trig.timestamp()) * _NS + trig_frac - offset,
         file_type, timemult or 1.0,
     )  # fmt: skip
 
 
-def parse_dat(cfg: ComtradeConfig, data: bytes) -> ComtradeRecord:
-    """Decode a .dat of ``cfg.file_type``; ``ProtocolError`` on a malformed file."""
+def _stamp(lines: _Lines, what: str, revision: int) -> tuple[datetime, int]:
+    form = "mm/dd/yy" if revision == 1991 else "dd/mm/yyyy"
+    f = lines.take(f"{what} time stamp '{form},hh:mm:ss.ssssss'", (2, 2))
     try:
-        if cfg.file_type == "ASCII":
-            n_col, raw_a, dig = _ascii(cfg, data)
-        else:
-            n_col, raw_a, dig = _binary(cfg, data)
-    except (ValueError, IndexError) as exc:
-        raise ProtocolError(f"COMTRADE {cfg.file_type} data: {exc}") from exc
+        return _time(f, revision)
+    except (ValueError, IndexError):
+        raise lines.error(
+            f"{what} time stamp '{form},hh:mm:ss.ssssss'", repr(",".join(f))
+        ) from None
+
+
+def parse_dat(cfg: ComtradeConfig, data: bytes, name: str = "<dat>") -> ComtradeRecord:
+    """Decode a .dat (``name``) of ``cfg.file_type``. A file cut short gives the whole
+    samples before the cut and says so in ``damage``; a malformed sample, or no sample at
+    all, is a ``ProtocolError`` naming the file and the line (ASCII) or record (binary)."""
+    if cfg.file_type == "ASCII":
+        n_col, raw_a, dig, damage = _ascii(cfg, data, name)
+    else:
+        n_col, raw_a, dig, damage = _binary(cfg, data)
+    announced = cfg.rates[-1][1] if cfg.rates and cfg.rates[-1][0] > 0 else 0
+    if len(n_col) == 0:
+        why = damage or ("the file is empty" if not data.strip() else "")
+        told = f"; the .cfg announces {announced}" if announced else ""
+        raise ProtocolError(f"{name}: no complete sample{f': {why}' if why else ''}{told}")
+    if damage is None and 0 < len(n_col) < announced:
+        damage = f"ends after sample {len(n_col)}; the .cfg announces {announced} (endsamp)"
+    elif damage is not None and announced:
+        damage += f"; the .cfg announces {announced} samples"
+    if damage is not None:
+        damage = f"{name}: {damage}"
     a = np.array([c.a for c in cfg.analogs])
     b = np.array([c.b for c in cfg.analogs])
-    return ComtradeRecord(cfg, _sample_times(cfg, n_col), raw_a * a + b, dig)
+    return ComtradeRecord(cfg, _sample_times(cfg, n_col), raw_a * a + b, dig, damage)
 
 
 def _ascii(
-    cfg: ComtradeConfig, data: bytes
-) -> tuple[npt.NDArray[np.int64], np.ndarray, np.ndarray]:
-    rows = [r for r in data.decode("latin-1").replace("\r", "").split("\n") if r.strip()]
+    cfg: ComtradeConfig, data: bytes, name: str
+) -> tuple[npt.NDArray[np.int64], np.ndarray, np.ndarray, str | None]:
+    lines = data.decode("latin-1").replace("\r", "").split("\n")
+    rows = [(i + 1, r) for i, r in enumerate(lines) if r.strip()]
     n_a, n_d = len(cfg.analogs), len(cfg.digitals)
+    want = 2 + n_a + n_d
     raw = np.full((len(rows), n_a), np.nan)
     dig = np.zeros((len(rows), n_d), dtype=np.uint8)
     stamps = np.zeros(len(rows), dtype=np.int64)
+    damage = None
     # 1991 marks a missing sample 99999; 1999+ leave the field empty, but writers still
     # use 99999 in practice (never a real count: counts are 16/32-bit ranged by min/max).
     missing = 99999.0
-    for i, row in enumerate(rows):
+    layout = f"'n,timestamp,{n_a} analog,{n_d} status'"
+    for i, (lineno, row) in enumerate(rows):
         f = _fields(row)
-        stamps[i] = int(f[1]) if f[1] else -1
-        for j in range(n_a):
-            v = f[2 + j]
-            if v and float(v) != missing:
-                raw[i, j] = float(v)
-        for j in range(n_d):
-            dig[i, j] = int(f[2 + n_a + j] or 0)
-    return stamps, raw, dig
+        if len(f) < want:
+            if i == len(rows) - 1:  # the last line, cut short: keep the samples before it
+                damage = (f"line {lineno}: last sample cut short ({len(f)} of {want} fields "
+                          f"{layout}); {i} complete sample(s) before it imported")  # fmt: skip
+                raw, dig, stamps = raw[:i], dig[:i], stamps[:i]
+                break
+            raise ProtocolError(
+                f"{name}: line {lineno}: expected {want} fields {layout}, found {len(f)}: "
+                f"{row.strip()[:80]!r}"
+            )
+        col = 1
+        try:
+            stamps[i] = int(f[1]) if f[1] else -1
+            for j in range(n_a):
+                col = 2 + j
+                v = f[col]
+                if v and float(v) != missing:
+                    raw[i, j] = float(v)
+            for j in range(n_d):
+                col = 2 + n_a + j
+                dig[i, j] = int(f[col] or 0)
+        except (ValueError, OverflowError):
+            what = "time stamp" if col == 1 else "analog" if col < 2 + n_a else "status"
+            raise ProtocolError(
+                f"{name}: line {lineno}: field {col + 1} ({what}) is not a number: {f[col]!r}"
+            ) from None
+    return stamps, raw, dig, damage
 
 
 def _binary(
     cfg: ComtradeConfig, data: bytes
-) -> tuple[npt.NDArray[np.int64], np.ndarray, np.ndarray]:
+) -> tuple[npt.NDArray[np.int64], np.ndarray, np.ndarray, str | None]:
     dtype, missing = _BINARY[cfg.file_type]
     n_a, n_d = len(cfg.analogs), len(cfg.digitals)
     words = -(-n_d // 16)
     rec = np.dtype([("n", "<u4"), ("t", "<u4"), ("a", dtype, (n_a,)), ("d", "<u2", (words,))])
     count = len(data) // rec.itemsize
+    damage = None
     if count * rec.itemsize != len(data):
-        raise ValueError(f"{len(data)} bytes is not a whole number of {rec.itemsize}-byte records")
+        left = len(data) - count * rec.itemsize
+        at = count * rec.itemsize
+        damage = (f"record {count + 1} cut short ({left} of {rec.itemsize} bytes, at byte "
+                  f"{at}); {count} complete sample(s) before it imported")  # fmt: skip
     arr = np.frombuffer(data, dtype=rec, count=count)
     raw = arr["a"].astype(np.float64).reshape(count, n_a)
     if missing is not None:
@@ -203,7 +320,7 @@ def _binary(
     bits = np.unpackbits(arr["d"].reshape(count, words).view(np.uint8), axis=1, bitorder="little")
     stamps = arr["t"].astype(np.int64)
     stamps[arr["t"] == 0xFFFFFFFF] = -1
-    return stamps, raw, bits[:, :n_d].astype(np.uint8)
+    return stamps, raw, bits[:, :n_d].astype(np.uint8), damage
 
 
 def _sample_times(cfg: ComtradeConfig, stamps: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -246,19 +363,29 @@ def split_cff(data: bytes) -> tuple[str, bytes]:
 
 
 def read_record(path: str | Path) -> ComtradeRecord:
-    """Read ``x.cfg`` (with ``x.dat`` beside it) or ``x.cff``."""
+    """Read ``x.cfg`` (with ``x.dat`` beside it) or ``x.cff``; ``ProtocolError`` names the
+    file (and the line or record) that is wrong."""
     p = Path(path)
     if p.suffix.lower() == ".cff":
-        text, dat = split_cff(p.read_bytes())
+        text, dat = split_cff(_read(p))
+        cfg_name = dat_name = str(p)
     else:
-        text = _decode_text(p.read_bytes())
+        text = _decode_text(_read(p))
         dat_path = next(
             (q for q in (p.with_suffix(".dat"), p.with_suffix(".DAT")) if q.exists()), None
         )
         if dat_path is None:
             raise ProtocolError(f"{p}: no .dat file beside it")
-        dat = dat_path.read_bytes()
-    return parse_dat(parse_cfg(text), dat)
+        dat = _read(dat_path)
+        cfg_name, dat_name = str(p), str(dat_path)
+    return parse_dat(parse_cfg(text, cfg_name), dat, dat_name)
+
+
+def _read(p: Path) -> bytes:
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise ProtocolError(f"{p}: cannot read: {exc.strerror or exc}") from exc
 
 
 def _decode_text(raw: bytes) -> str:

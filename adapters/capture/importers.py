@@ -290,7 +290,7 @@ def import_comtrade(
     when voltage or current channels are present, ``<name>/phasors``: one-cycle DFT
     synchrophasors at ``rate_hz`` (default: one per nominal cycle) in the PMU layout
     (``<ch>.mag`` V or A, ``<ch>.ang`` rad, ``freq``, ``rocof``)."""
-    stats = ImportStats()
+    stats = ImportStats(damage=record.damage)
     cfg = record.config
     rate = cfg.rates[0][0] if cfg.rates and cfg.rates[0][0] > 0 else 0.0
     samples = StreamInfo(

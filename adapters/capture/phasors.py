@@ -47,7 +47,11 @@ def estimate(
     """Phasors of each column of ``samples`` (n, k) at the reporting times ``k / rate_hz``
     (UTC) whose full cycle lies inside the record. ``reference``: the column whose angle
     gives frequency; by default the first."""
-    fs = (len(times_ns) - 1) * _NS / max(1, int(times_ns[-1] - times_ns[0]))
+    fs = (
+        (len(times_ns) - 1) * _NS / max(1, int(times_ns[-1] - times_ns[0]))
+        if len(times_ns)
+        else 0.0
+    )
     n = round(fs / f0)
     if n < 4 or len(times_ns) < n:
         empty = np.zeros(0)

@@ -113,13 +113,14 @@ def _cmd_import_pcap(args: argparse.Namespace) -> int:
 EXIT_DAMAGED = 3
 
 
-def _report_input(file: Path, damage: str | None, notes: list[str]) -> int:
+def _report_input(file: Path | None, damage: str | None, notes: list[str]) -> int:
     """One line on stderr per note, and a warning with a non-zero exit for damage."""
+    name = f"{file}: " if file is not None else ""
     for note in notes:
-        print(f"edgepipe: note: {file}: {note}", file=sys.stderr)
+        print(f"edgepipe: note: {name}{note}", file=sys.stderr)
     if damage is None:
         return 0
-    print(f"edgepipe: warning: {file}: {damage}; imported what came before it", file=sys.stderr)
+    print(f"edgepipe: warning: {name}{damage}; imported what came before it", file=sys.stderr)
     return EXIT_DAMAGED
 
 
@@ -134,8 +135,9 @@ def _cmd_import_comtrade(args: argparse.Namespace) -> int:
     stats = import_to_capture(
         args.out, source, lambda s: import_comtrade(record, name, s, args.rate)
     )
-    print(json.dumps({"out": str(args.out), "streams": stats.streams, "rows": stats.rows}))
-    return 0
+    print(json.dumps({"out": str(args.out), "streams": stats.streams, "rows": stats.rows,
+                      "samples": len(record.times_ns), "damage": stats.damage}))  # fmt: skip
+    return _report_input(None, stats.damage, stats.notes)  # the damage names the .dat
 
 
 def _cmd_capture_info(args: argparse.Namespace) -> int:

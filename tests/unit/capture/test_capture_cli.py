@@ -93,7 +93,8 @@ def test_capture_section_of_the_config(tmp_path: Path) -> None:
 def test_missing_or_unreadable_inputs_are_one_line_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for kind, path in [("pcap", tmp_path / "nope.pcap"), ("pcap", tmp_path)]:
+    for kind, path in [("pcap", tmp_path / "nope.pcap"), ("pcap", tmp_path),
+                       ("comtrade", tmp_path / "nope.cfg"), ("comtrade", tmp_path)]:  # fmt: skip
         assert main(["import", kind, str(path), "--out", str(tmp_path / "o")]) == 1
         err = capsys.readouterr().err
         assert err.startswith(f"edgepipe: {path}: cannot read") and err.count("\n") == 1, err
@@ -116,3 +117,20 @@ def test_a_damaged_pcap_is_imported_up_to_the_damage_and_exits_3(
     assert main(["import", "pcap", str(bad), "--out", str(tmp_path / "len")]) == 3
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows"] == 0 and "at byte 24 (record 1)" in summary["damage"]
+
+
+def test_a_truncated_comtrade_dat_is_imported_up_to_the_cut_and_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "r.cfg").write_bytes((DATA / "comtrade" / "sample_ascii.cfg").read_bytes())
+    (tmp_path / "r.dat").write_bytes((DATA / "comtrade" / "sample_ascii.dat").read_bytes()[:700])
+    assert main(["import", "comtrade", str(tmp_path / "r.cfg"), "--out", str(tmp_path / "c")]) == 3
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert summary["samples"] == 22 and "line 23: last sample cut short" in summary["damage"]
+    assert f"edgepipe: warning: {tmp_path / 'r.dat'}: line 23" in err
+    (tmp_path / "r.dat").write_bytes(b"")
+    assert main(["import", "comtrade", str(tmp_path / "r.cfg"), "--out", str(tmp_path / "d")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"edgepipe: {tmp_path / 'r.dat'}: no complete sample: the file is empty; " \
+        "the .cfg announces 40\n"  # fmt: skip

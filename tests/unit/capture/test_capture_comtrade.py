@@ -84,7 +84,7 @@ def test_malformed_files_raise_protocol_error() -> None:
     with pytest.raises(ProtocolError):
         parse_cfg("station,dev,1999\nnot,a,count\n")
     cfg = parse_cfg((DATA / "sample_bin.cfg").read_text(encoding="latin-1"))
-    with pytest.raises(ProtocolError, match="whole number"):
+    with pytest.raises(ProtocolError, match="no complete sample: record 1 cut short"):
         parse_dat(cfg, b"\x00" * 7)
 
 
@@ -159,3 +159,82 @@ def test_dft_phasors_frequency_and_rocof(tmp_path: Path, revision: int, file_typ
     expected = np.angle(np.exp(1j * (2 * np.pi * (F_SIG - 60) * t + 0.3)))
     err = np.angle(np.exp(1j * (ph.values[:, 1] - expected)))
     assert np.abs(err[mid]).max() < 0.01
+
+
+def _ascii_pair(tmp_path: Path, cfg: str | None = None, dat: bytes | None = None) -> Path:
+    text = (DATA / "sample_ascii.cfg").read_text(encoding="latin-1")
+    (tmp_path / "r.cfg").write_text(text if cfg is None else cfg, encoding="latin-1")
+    data = (DATA / "sample_ascii.dat").read_bytes()
+    (tmp_path / "r.dat").write_bytes(data if dat is None else dat)
+    return tmp_path / "r.cfg"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: "", r"r\.cfg: line 1: expected 'station_name,rec_dev_id,rev_year'.*end of"),
+        (lambda t: t.replace("8,4A,4D", "8,5A,3D"),
+         r"r\.cfg: line 7: expected analog channel 5 of 5 .* found 5: '1,51A,,Line123,0'"),
+        (lambda t: t.replace("8,4A,4D", "9,4A,4D"),
+         r"r\.cfg: line 2: expected TT = ##A \+ ##D, found 9 channels but 4A \+ 4D"),
+        (lambda t: t[:200], r"r\.cfg: line 5: expected analog channel 3 of 4 .* found 6: "),
+        (lambda t: "\n".join(t.splitlines()[:12]),
+         r"r\.cfg: line 13: expected sampling rate 1 'samp,endsamp'.*end of"),
+        (lambda t: t.replace("ASCII", "TEXT"), r"r\.cfg: line 16: expected file type .*'TEXT'"),
+        (lambda t: t.replace("12/01/2011,05:55:30.075011", "12/01/2011,noon"),
+         r"r\.cfg: line 14: expected first sample time stamp 'dd/mm/yyyy,hh:mm:ss\.ssssss'"),
+    ],
+    ids=["empty", "wrong-count", "total", "truncated", "no-rates", "file-type", "time"],
+)  # fmt: skip
+def test_a_bad_cfg_names_the_file_the_line_and_what_the_layout_expects(
+    tmp_path: Path, edit: object, message: str
+) -> None:
+    text = (DATA / "sample_ascii.cfg").read_text(encoding="latin-1")
+    assert callable(edit)
+    path = _ascii_pair(tmp_path, cfg=edit(text))
+    with pytest.raises(ProtocolError, match=message) as err:
+        read_record(path)
+    assert "C37.111-1999/2013 .cfg layout" in str(err.value)
+
+
+def test_a_truncated_ascii_dat_keeps_the_complete_samples_and_says_where(tmp_path: Path) -> None:
+    data = (DATA / "sample_ascii.dat").read_bytes()
+    rec = read_record(_ascii_pair(tmp_path, dat=data[:700]))
+    assert rec.analogs.shape == (22, 4) and len(rec.times_ns) == 22
+    assert rec.damage is not None and rec.damage.startswith(f"{tmp_path / 'r.dat'}: line 23: ")
+    assert "announces 40" in rec.damage
+    whole = read_record(DATA / "sample_ascii.cfg")
+    np.testing.assert_array_equal(rec.analogs, whole.analogs[:22])
+    assert whole.damage is None
+    # Cut at a line end: nothing is cut short, but the .cfg announced more samples.
+    at_line = data[: data.index(b"\n", 700) + 1]
+    rec = read_record(_ascii_pair(tmp_path, dat=at_line))
+    assert rec.damage is not None and "ends after sample 23; the .cfg announces 40" in rec.damage
+
+
+def test_a_truncated_binary_dat_keeps_the_whole_records(tmp_path: Path) -> None:
+    (tmp_path / "b.cfg").write_bytes((DATA / "sample_bin.cfg").read_bytes())
+    (tmp_path / "b.dat").write_bytes((DATA / "sample_bin.dat").read_bytes()[:80])
+    rec = read_record(tmp_path / "b.cfg")
+    assert len(rec.times_ns) == 4 and rec.damage is not None
+    assert "record 5 cut short (8 of 18 bytes, at byte 72)" in rec.damage
+
+
+def test_bad_dat_contents_name_the_file_and_line(tmp_path: Path) -> None:
+    with pytest.raises(ProtocolError, match=r"r\.dat: no complete sample: the file is empty"):
+        read_record(_ascii_pair(tmp_path, dat=b""))
+    lines = (DATA / "sample_ascii.dat").read_bytes().split(b"\n")
+    lines[4] = b"5,75833,182x,-119,-7,56,0,0,0,0"
+    with pytest.raises(ProtocolError, match=r"r\.dat: line 5: field 3 \(analog\)"):
+        read_record(_ascii_pair(tmp_path, dat=b"\n".join(lines)))
+    lines = (DATA / "sample_ascii.dat").read_bytes().split(b"\n")
+    lines[4] = b"5,75833,1"
+    with pytest.raises(ProtocolError, match=r"r\.dat: line 5: expected 10 fields"):
+        read_record(_ascii_pair(tmp_path, dat=b"\n".join(lines)))
+
+
+def test_an_empty_record_gives_no_phasors_not_an_index_error() -> None:
+    from adapters.capture.phasors import estimate
+
+    got = estimate(np.zeros(0, np.int64), np.zeros((0, 2)), 60.0, 60.0)
+    assert got.phasors.shape == (0, 2)
