@@ -148,6 +148,11 @@ def _cmd_capture_info(args: argparse.Namespace) -> int:
             print(json.dumps(s.to_dict()))
         for r in summarize_raw(capture):  # {"raw": source, "frames": ...}
             print(json.dumps(r.to_dict()))
+        # Always last, always printed (also when no stream has a complete batch left):
+        print(json.dumps({"capture": str(capture.path), "streams": len(summaries),
+                          "rows": sum(s.rows for s in summaries),
+                          "truncated_segments": capture.truncated_segments,
+                          "status_events": len(capture.events)}))  # fmt: skip
         return 0
     m = capture.manifest
     sources = ", ".join(m.get("sources", {})) or "-"
@@ -162,7 +167,10 @@ def _cmd_capture_info(args: argparse.Namespace) -> int:
               f"NaN values {s.nan_values}  segments {s.segments}")  # fmt: skip
         print(f"    channels: {', '.join(s.channels)}")
     if capture.truncated_segments:
-        print(f"{capture.truncated_segments} segment(s) cut short (read to their last batch)")
+        print(f"{capture.truncated_segments} segment(s) cut short: each read to its last "
+              "complete batch, the rows after it are lost")  # fmt: skip
+    if not summaries:
+        print("no stream has a complete batch")
     for r in summarize_raw(capture):
         print(f"raw frames of {r.raw}: {r.frames} frames, {r.bytes} bytes, received "
               f"{format_rfc3339_ns(r.start_ns)} .. {format_rfc3339_ns(r.end_ns)}  "

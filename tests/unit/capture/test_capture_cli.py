@@ -23,8 +23,10 @@ def test_import_pcap_then_info_then_replay(
     summary = json.loads(capsys.readouterr().out)
     assert summary["c37118_frames"] == 252 and summary["streams"] == ["field/241"]
     assert main(["capture", "info", str(cap), "--json"]) == 0
-    (info,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    info, total = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert info["rows"] == 252 and info["stream"] == "field/241" and info["asset"]
+    assert total == {"capture": str(cap), "streams": 1, "rows": 252, "truncated_segments": 0,
+                     "status_events": 0}  # fmt: skip
     assert main(["capture", "info", str(cap)]) == 0
     text = capsys.readouterr().out
     assert "field/241" in text and "gaps" in text and "channels:" in text
@@ -49,8 +51,9 @@ def test_import_comtrade_keeps_samples(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["import", "comtrade", str(cfg), "--out", str(cap)]) == 0
     assert json.loads(capsys.readouterr().out)["streams"] == ["sample_ascii/samples"]
     assert main(["capture", "info", str(cap), "--json"]) == 0
-    (info,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    info, total = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert info["channels"] == ["IA", "IB", "IC", "3I0"] and info["rows"] == 40
+    assert total["truncated_segments"] == 0 and total["rows"] == 40
 
 
 def test_bad_inputs_give_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,3 +137,21 @@ def test_a_truncated_comtrade_dat_is_imported_up_to_the_cut_and_exits_3(
     err = capsys.readouterr().err
     assert err == f"edgepipe: {tmp_path / 'r.dat'}: no complete sample: the file is empty; " \
         "the .cfg announces 40\n"  # fmt: skip
+
+
+def test_capture_info_json_always_prints_a_summary_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cap = tmp_path / "cap"
+    pcap = DATA / "c37118" / "C37.118_1PMU_TCP.pcap"
+    assert main(["import", "pcap", str(pcap), "--out", str(cap)]) == 0
+    capsys.readouterr()
+    (seg,) = (cap / "streams").rglob("*.arrows")
+    seg.write_bytes(seg.read_bytes()[: seg.stat().st_size * 2 // 3])  # the one batch is cut
+    assert main(["capture", "info", str(cap), "--json"]) == 0
+    (total,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert total["truncated_segments"] == 1 and total["streams"] == 0 and total["rows"] == 0
+    assert main(["capture", "info", str(cap)]) == 0
+    text = capsys.readouterr().out
+    assert "1 segment(s) cut short" in text and "rows after it are lost" in text
+    assert "no stream has a complete batch" in text
