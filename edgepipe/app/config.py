@@ -12,6 +12,8 @@ __all__ = ["AppConfig", "LogConfig", "ModelsConfig", "SourceConfig", "load_confi
 
 import dataclasses
 import math
+import os
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,8 +37,34 @@ from edgepipe.pipeline.health import HealthConfig
 
 T = TypeVar("T")
 
-#: Where `make models` writes, next to the package in a source checkout.
+#: Where `make models` writes, next to the package in a source checkout (and so where an
+#: editable install finds them).
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+#: Names the models directory for a config without ``[models] dir``.
+MODELS_DIR_ENV = "EDGEPIPE_MODELS_DIR"
+_MANIFEST = "manifest.json"
+
+
+def default_models_dir() -> Path:
+    """The models directory of a config without ``[models] dir``: ``$EDGEPIPE_MODELS_DIR``
+    if set, else the first of these that holds a manifest: the source checkout's
+    ``models/`` (editable install, ``make demo``) and the ``models/`` beside the virtual
+    environment (``P/.venv`` and ``P/models``, the layout of deploy/install.sh with
+    P = /opt/edgepipe). A non-editable install puts the package in site-packages, far from
+    any ``models/``, so without either the error says where it looked and what to set."""
+    env = os.environ.get(MODELS_DIR_ENV, "")
+    candidates = [Path(env)] if env else [DEFAULT_MODELS_DIR, Path(sys.prefix).parent / "models"]
+    for candidate in candidates:
+        if (candidate / _MANIFEST).is_file():
+            return candidate
+    looked = " or ".join(str(c / _MANIFEST) for c in dict.fromkeys(candidates))
+    where = f"${MODELS_DIR_ENV} names no models directory" if env else "no models directory"
+    raise ConfigError(
+        f"{where}: {looked} does not exist. Set `dir` in [models] (or ${MODELS_DIR_ENV}) to "
+        f"the directory holding {_MANIFEST}, the models/ folder of the edgepipe release "
+        "(deploy/install.sh installs it as /opt/edgepipe/models)",
+        key="models.dir",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +91,8 @@ class ModelsConfig:
 
     @property
     def path(self) -> Path:
-        return Path(self.dir) if self.dir else DEFAULT_MODELS_DIR
+        """``dir``, else ``default_models_dir()`` (raises ``ConfigError`` if none found)."""
+        return Path(self.dir) if self.dir else default_models_dir()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +228,11 @@ def parse_config(
     rules = section("rules", lambda t: RulesConfig.from_mapping(t, "rules"), RulesConfig())
     alerts = section("alerts", lambda t: from_mapping(AlertConfig, t, "alerts"), AlertConfig())
     models = section("models", lambda t: _models(t, base_dir), ModelsConfig())
+    if not models.dir:  # `config check` fails, not the service, when there is no default
+        try:
+            default_models_dir()
+        except ConfigError as exc:
+            issues.extend(exc.issues)
     mqtt = section(
         "mqtt", lambda t: BrokerConfig.from_mapping(_resolve_files(local_table(t), base_dir)), None
     )
