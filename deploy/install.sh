@@ -4,6 +4,8 @@
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 prefix=/opt/edgepipe
+mosq_main=/etc/mosquitto/mosquitto.conf
+mosq_dir=/etc/mosquitto/conf.d
 python=${PYTHON:-$(command -v python3.11 || command -v python3)}
 
 "$python" -c 'import sys; assert sys.version_info >= (3, 11), "edgepipe needs Python >= 3.11"'
@@ -21,11 +23,56 @@ install -d -m 0750 /etc/edgepipe /etc/edgepipe/credentials
     install -m 0640 "$src/deploy/edgepipe.example.toml" /etc/edgepipe/edgepipe.toml
 [ -f /etc/edgepipe/credentials/mqtt-password ] ||
     install -m 0600 /dev/null /etc/edgepipe/credentials/mqtt-password
-install -m 0644 "$src/deploy/mosquitto-edgepipe.conf" /etc/mosquitto/conf.d/edgepipe.conf
-install -m 0644 "$src/deploy/edgepipe.service" /etc/systemd/system/edgepipe.service
-
 "$prefix/.venv/bin/edgepipe" config check /etc/edgepipe/edgepipe.toml
+
+# The local broker. Debian's mosquitto.conf sets persistence_location and includes
+# conf.d; the snippet relies on both (mosquitto refuses a second persistence_location).
+if ! grep -Eq "^[[:space:]]*include_dir[[:space:]]+$mosq_dir/?[[:space:]]*$" "$mosq_main"; then
+    echo "error: $mosq_main has no 'include_dir $mosq_dir': edgepipe's broker settings" \
+        "($mosq_dir/edgepipe.conf) would be ignored. Add that line and run $0 again" >&2
+    exit 1
+fi
+others=$(find "$mosq_dir" -maxdepth 1 -name '*.conf' ! -name edgepipe.conf \
+    ! -name edgepipe-persistence.conf)
+# shellcheck disable=SC2086 # $others: file names without spaces, from find
+if grep -Eqs '^[[:space:]]*persistence[[:space:]]+(false|0)' "$mosq_main" $others; then
+    echo "error: persistence is turned off in $mosq_main or $mosq_dir: edgepipe needs a" \
+        "persistent local broker (an alert counts as delivered at its PUBACK)" >&2
+    exit 1
+fi
+# shellcheck disable=SC2086
+if grep -Eqs '^[[:space:]]*persistence_location[[:space:]]' "$mosq_main" $others; then
+    rm -f "$mosq_dir/edgepipe-persistence.conf"
+else
+    printf '%s\n' "# deploy/install.sh of edgepipe: $mosq_main sets no persistence_location" \
+        "persistence_location /var/lib/mosquitto/" >"$mosq_dir/edgepipe-persistence.conf"
+    chmod 0644 "$mosq_dir/edgepipe-persistence.conf"
+fi
+had_snippet=no
+if [ -f "$mosq_dir/edgepipe.conf" ]; then
+    cp -p "$mosq_dir/edgepipe.conf" "$mosq_dir/edgepipe.conf.previous" # not *.conf: not read
+    had_snippet=yes
+fi
+install -m 0644 "$src/deploy/mosquitto-edgepipe.conf" "$mosq_dir/edgepipe.conf"
+if ! systemctl restart mosquitto; then
+    # leave the broker as it was rather than down
+    if [ "$had_snippet" = yes ]; then
+        mv "$mosq_dir/edgepipe.conf.previous" "$mosq_dir/edgepipe.conf"
+    else
+        rm -f "$mosq_dir/edgepipe.conf"
+    fi
+    if systemctl restart mosquitto; then
+        state="it runs again on the previous config"
+    else
+        state="it does not start on the previous config either"
+    fi
+    echo "error: mosquitto did not start with $mosq_dir/edgepipe.conf, so $state" \
+        "(journalctl -u mosquitto says why)" >&2
+    exit 1
+fi
+rm -f "$mosq_dir/edgepipe.conf.previous"
+
+install -m 0644 "$src/deploy/edgepipe.service" /etc/systemd/system/edgepipe.service
 systemctl daemon-reload
-systemctl restart mosquitto
 systemctl enable --now edgepipe.service
 echo "edgepipe installed; status: systemctl status edgepipe; logs: journalctl -u edgepipe -f"
