@@ -2,8 +2,12 @@
 # Install edgepipe as a systemd service on a Debian/Ubuntu box (run as root from a
 # checkout of the project). Idempotent: re-running upgrades in place.
 set -eu
+# Everything installed here is read by the service's dynamic user, which owns none of it
+# and is in none of its groups: it reads as "other" (docs/operations.md, Install).
+umask 022
 src=$(cd "$(dirname "$0")/.." && pwd)
 prefix=/opt/edgepipe
+etc=/etc/edgepipe
 mosq_main=/etc/mosquitto/mosquitto.conf
 mosq_dir=/etc/mosquitto/conf.d
 python=${PYTHON:-$(command -v python3.11 || command -v python3)}
@@ -17,13 +21,24 @@ cp -a "$src/pyproject.toml" "$src/README.md" "$src/edgepipe" "$src/adapters" "$s
 [ -x "$prefix/.venv/bin/python" ] || "$python" -m venv "$prefix/.venv"
 "$prefix/.venv/bin/python" -m pip install -q --upgrade pip
 "$prefix/.venv/bin/python" -m pip install -q "$prefix"
+# copies of a checkout made under umask 077, or a venv made by an older run, may be 0600/0700
+chmod -R u+rwX,go+rX,go-w "$prefix"
 
-install -d -m 0750 /etc/edgepipe /etc/edgepipe/credentials
-[ -f /etc/edgepipe/edgepipe.toml ] ||
-    install -m 0640 "$src/deploy/edgepipe.example.toml" /etc/edgepipe/edgepipe.toml
-[ -f /etc/edgepipe/credentials/mqtt-password ] ||
-    install -m 0600 /dev/null /etc/edgepipe/credentials/mqtt-password
-"$prefix/.venv/bin/edgepipe" config check /etc/edgepipe/edgepipe.toml
+# Config: readable by the service (0755/0644; it holds no secrets). Secrets are systemd
+# credentials: PID 1 reads them as root (LoadCredential=), so they stay 0600 root.
+install -d -m 0755 "$etc"
+install -d -m 0700 "$etc/credentials"
+[ -f "$etc/edgepipe.toml" ] || install -m 0644 "$src/deploy/edgepipe.example.toml" "$etc/edgepipe.toml"
+chmod 0644 "$etc/edgepipe.toml" # 0640 root:root (older install.sh) is unreadable to the service
+[ -f "$etc/credentials/mqtt-password" ] || install -m 0600 /dev/null "$etc/credentials/mqtt-password"
+
+# Check the config as the service will read it: as an unprivileged user in no group.
+if ! setpriv --reuid=65534 --regid=65534 --clear-groups \
+    "$prefix/.venv/bin/edgepipe" config check "$etc/edgepipe.toml"; then
+    echo "error: $etc/edgepipe.toml does not pass 'edgepipe config check' as an unprivileged" \
+        "user (the service runs as a dynamic user); fix it and run $0 again" >&2
+    exit 1
+fi
 
 # The local broker. Debian's mosquitto.conf sets persistence_location and includes
 # conf.d; the snippet relies on both (mosquitto refuses a second persistence_location).
