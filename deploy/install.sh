@@ -13,7 +13,18 @@ mosq_dir=/etc/mosquitto/conf.d
 python=${PYTHON:-$(command -v python3.11 || command -v python3)}
 
 "$python" -c 'import sys; assert sys.version_info >= (3, 11), "edgepipe needs Python >= 3.11"'
-command -v mosquitto >/dev/null 2>&1 || apt-get install -y -q mosquitto
+apt_updated=no
+apt_install() {
+    # a fresh box's package lists may be missing or stale: update once before installing
+    if [ "$apt_updated" = no ]; then
+        apt-get update -q
+        apt_updated=yes
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || apt_install mosquitto
+# Debian's python3 has no venv/ensurepip without python3-venv
+"$python" -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
 
 install -d -m 0755 "$prefix"
 cp -a "$src/pyproject.toml" "$src/README.md" "$src/edgepipe" "$src/adapters" "$src/models" \
