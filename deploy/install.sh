@@ -10,9 +10,10 @@ prefix=/opt/edgepipe
 etc=/etc/edgepipe
 mosq_main=/etc/mosquitto/mosquitto.conf
 mosq_dir=/etc/mosquitto/conf.d
-python=${PYTHON:-$(command -v python3.11 || command -v python3)}
+python=${PYTHON:-$(command -v /usr/bin/python3.11 || command -v python3.11 || command -v python3)}
 
 "$python" -c 'import sys; assert sys.version_info >= (3, 11), "edgepipe needs Python >= 3.11"'
+
 apt_updated=no
 apt_install() {
     # a fresh box's package lists may be missing or stale: update once before installing
@@ -26,21 +27,45 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || apt_instal
 # Debian's python3 has no venv/ensurepip without python3-venv
 "$python" -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
 
+# The program: a clean copy of the release (files left over from an older version would
+# be built into the package again), installed non-editable into the prefix's venv.
 install -d -m 0755 "$prefix"
-cp -a "$src/pyproject.toml" "$src/README.md" "$src/edgepipe" "$src/adapters" "$src/models" \
+rm -rf "$prefix/edgepipe" "$prefix/adapters" "$prefix/models" "$prefix/docs" \
+    "$prefix/build" "$prefix/edgepipe.egg-info"
+cp -R "$src/pyproject.toml" "$src/README.md" "$src/edgepipe" "$src/adapters" "$src/models" \
     "$src/docs" "$prefix/"
+find "$prefix/edgepipe" "$prefix/adapters" -name __pycache__ -prune -exec rm -rf {} +
 [ -x "$prefix/.venv/bin/python" ] || "$python" -m venv "$prefix/.venv"
 "$prefix/.venv/bin/python" -m pip install -q --upgrade pip
 "$prefix/.venv/bin/python" -m pip install -q "$prefix"
+# The service sees no home directories (ProtectHome=yes): a venv made from a Python under
+# /root or /home (pyenv, a user's build) cannot start. PYTHON=/usr/bin/python3.11 avoids it.
+real=$("$prefix/.venv/bin/python" -c 'import os, sys; print(os.path.realpath(sys.executable))')
+case $real in
+/root/* | /home/* | /run/user/*)
+    echo "error: $prefix/.venv runs $real, which the service cannot see (ProtectHome=yes);" \
+        "remove $prefix/.venv and run $0 again with PYTHON set to a system Python 3.11" >&2
+    exit 1
+    ;;
+esac
+# The models stay in $prefix/models, where an installed edgepipe looks by default (the
+# models/ beside its venv; [models] dir in the config overrides it).
+if [ ! -f "$prefix/models/manifest.json" ]; then
+    echo "error: $src/models/manifest.json is missing: this checkout has no models" >&2
+    exit 1
+fi
 # copies of a checkout made under umask 077, or a venv made by an older run, may be 0600/0700
 chmod -R u+rwX,go+rX,go-w "$prefix"
 
 # Config: readable by the service (0755/0644; it holds no secrets). Secrets are systemd
 # credentials: PID 1 reads them as root (LoadCredential=), so they stay 0600 root.
-install -d -m 0755 "$etc"
+install -d -m 0755 "$etc" "$etc/profiles"
 install -d -m 0700 "$etc/credentials"
 [ -f "$etc/edgepipe.toml" ] || install -m 0644 "$src/deploy/edgepipe.example.toml" "$etc/edgepipe.toml"
 chmod 0644 "$etc/edgepipe.toml" # 0640 root:root (older install.sh) is unreadable to the service
+for profile in "$src"/deploy/profiles/*.toml; do # the example's profiles/ is next to it
+    [ -f "$etc/profiles/${profile##*/}" ] || install -m 0644 "$profile" "$etc/profiles/"
+done
 [ -f "$etc/credentials/mqtt-password" ] || install -m 0600 /dev/null "$etc/credentials/mqtt-password"
 
 # Check the config as the service will read it: as an unprivileged user in no group.
@@ -100,5 +125,10 @@ rm -f "$mosq_dir/edgepipe.conf.previous"
 
 install -m 0644 "$src/deploy/edgepipe.service" /etc/systemd/system/edgepipe.service
 systemctl daemon-reload
-systemctl enable --now edgepipe.service
+systemctl enable edgepipe.service
+# restart, not `enable --now`: an upgrade must replace the running version
+if ! systemctl restart edgepipe.service; then
+    echo "error: edgepipe did not start; see journalctl -u edgepipe" >&2
+    exit 1
+fi
 echo "edgepipe installed; status: systemctl status edgepipe; logs: journalctl -u edgepipe -f"
