@@ -217,9 +217,17 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         print(f"edgepipe replay: --from {args.from_} is not before --to {args.to}", file=sys.stderr)
         return 2
     options = ReplayOptions(speed=None if args.fast else args.speed, from_ns=lo, to_ns=hi)
+    if capture.truncated_segments:  # e.g. a recording cut by a power loss
+        print(f"edgepipe replay: warning: {capture.truncated_segments} segment(s) of "
+              f"{args.capture} cut short; replaying up to their last complete batch",
+              file=sys.stderr)  # fmt: skip
     result = asyncio.run(
         run_replay(capture, config, options, sys.stdout, terminal_progress(sys.stderr))
     )
+    if result.rows == 0:
+        print(f"edgepipe replay: warning: no rows replayed from {args.capture}"
+              + (" in the --from/--to range" if lo is not None or hi is not None else ""),
+              file=sys.stderr)  # fmt: skip
     if args.report is not None:
         from edgepipe.app.report import write_report  # noqa: PLC0415 - matplotlib is optional
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -88,3 +89,19 @@ def test_speed_must_be_positive(capture: Path, speed: str) -> None:
     with pytest.raises(SystemExit) as exc:
         _replay(str(capture), "--speed", speed)
     assert exc.value.code == 2
+
+
+def test_an_empty_range_is_said(capture: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _replay(str(capture), "--from", "+3600", "--to", "+3601") == 0
+    assert "no rows replayed" in capsys.readouterr().err
+
+
+def test_a_cut_segment_is_said(
+    capture: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cut = tmp_path / "cut"
+    shutil.copytree(capture, cut)
+    segment = max(cut.rglob("*.arrows"), key=lambda f: f.stat().st_size)
+    segment.write_bytes(segment.read_bytes()[: segment.stat().st_size * 2 // 3])
+    assert _replay(str(cut)) == 0
+    assert "cut short" in capsys.readouterr().err
