@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgepipe.core import Clock, ConfigError, Source
+from edgepipe.core.files import config_file_path
 
 SourceFactory = Callable[[str, Mapping[str, Any], Clock], Source]
 #: (options, fix) -> options with every file name passed through ``fix``
@@ -65,7 +66,7 @@ def resolve_files(kind: str, options: Mapping[str, Any], base_dir: Path) -> Mapp
         return options
 
     def fix(name: str) -> str:
-        return str(base_dir / name) if name and not Path(name).is_absolute() else name
+        return config_file_path(name, base_dir)  # or credential:NAME
 
     return resolver(options, fix)
 

@@ -29,6 +29,7 @@ from edgepipe.app.delivery_config import (
 )
 from edgepipe.capture import CaptureConfig
 from edgepipe.core import ConfigError, ConfigIssue, SystemClock
+from edgepipe.core.files import config_file_path
 from edgepipe.core.tables import check, from_mapping
 from edgepipe.delivery import BrokerConfig
 from edgepipe.delivery.outbox_config import OutboxConfig
@@ -318,8 +319,8 @@ def _resolve_files(table: Mapping[str, Any], base_dir: Path | None) -> Mapping[s
         out = dict(t)
         for k in keys:
             v = out.get(k)
-            if isinstance(v, str) and v and not Path(v).is_absolute():
-                out[k] = str(base_dir / v)
+            if isinstance(v, str) and v:
+                out[k] = config_file_path(v, base_dir)  # or credential:NAME
         return out
 
     out = fix(table, ("password_file",))

@@ -194,3 +194,51 @@ profile = "profiles/tx.toml"
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+SECRETS = """
+[mqtt]
+port = 1883
+[mqtt.tls]
+ca_file = "credential:mqtt-ca"
+cert_file = "credential:mqtt-cert"
+key_file = "credential:mqtt-key"
+[sources.dga]
+type = "opcua"
+url = "opc.tcp://127.0.0.1:4840/"
+security = "Sign"
+certificate = "credential:opcua-cert"
+private_key = "credential:opcua-key"
+username = "edgepipe"
+password_file = "credential:opcua-password"
+[sources.dga.nodes]
+h2 = "/Objects/2:DGA/2:H2"
+"""
+
+
+def test_secret_files_can_be_systemd_credentials(
+    layout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dynamic-user service cannot read a 0600 root key file; systemd hands it over as
+    # $CREDENTIALS_DIRECTORY/<name> (LoadCredential=<name>:/etc/edgepipe/credentials/...).
+    creds = tmp_path / "run-credentials"
+    creds.mkdir()
+    for name in ("mqtt-ca", "mqtt-cert", "mqtt-key", "opcua-cert", "opcua-key"):
+        (creds / name).write_bytes(b"x")
+    (creds / "opcua-password").write_text("s3cret\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    cfg = load_config(_write(layout, SECRETS))
+    assert cfg.mqtt is not None and cfg.mqtt.tls is not None
+    assert cfg.mqtt.tls.key_file == str(creds / "mqtt-key")
+    opts = opcua_options("dga", cfg.sources[0].options)
+    assert opts.private_key == str(creds / "opcua-key") and opts.password == "s3cret"
+
+
+def test_a_credential_without_systemd_is_named(
+    layout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    with pytest.raises(ConfigError) as exc:
+        load_config(_write(layout, SECRETS))
+    text = str(exc.value)
+    assert "sources.dga.private_key" in text and "$CREDENTIALS_DIRECTORY/opcua-key" in text
