@@ -172,7 +172,12 @@ class ModbusPoller:
                 self._failed(client, state, req, exc, rx_before)
             else:
                 now = clock.time_ns()
-                if rr.isError():
+                if int(getattr(rr, "function_code", 0)) & 0x7F != req.function_code:
+                    # The answer to another request (a confused gateway): the function
+                    # code must be the request's, or it with 0x80 for an exception (MODBUS
+                    # Application Protocol v1.1b3 sections 4.1 and 7).
+                    self._wrong_function(state, req, rr)
+                elif rr.isError():
                     self._refused(state, req, rr)
                 else:
                     try:
@@ -205,6 +210,12 @@ class ModbusPoller:
         if isinstance(exc, ConnectionException) or not client.connected:
             raise TransportError(f"{self._where}: {exc}") from exc
         self._timeout(state, req, garbage=self._rx_bytes > rx_before)
+
+    def _wrong_function(self, state: DeviceState, req: ReadRequest, rr: Any) -> None:
+        self.stats.garbage += 1
+        log.warning("modbus_garbage", source=self.name, stream=state.dev.stream,
+                    unit=req.unit_id, fc=req.function_code,
+                    error=f"answer has function code {int(rr.function_code):#04x}")  # fmt: skip
 
     def _refused(self, state: DeviceState, req: ReadRequest, rr: Any) -> None:
         code = int(getattr(rr, "exception_code", 0))

@@ -15,7 +15,7 @@ from adapters.c37118.testing import RecordingSink
 from adapters.modbus.device import DeviceConfig
 from adapters.modbus.plan import plan_reads
 from adapters.modbus.poller import ModbusPoller, ModbusSourceConfig
-from adapters.modbus.profile import DeviceProfile
+from adapters.modbus.profile import DeviceProfile, parse_profile
 from adapters.modbus.simulator import ModbusSimulator
 from adapters.modbus.testing import ALL_TYPES_VALUES, all_types_profile
 from edgepipe.core import Quality, StatusKind, SystemClock
@@ -151,3 +151,45 @@ async def test_a_device_answering_garbage_is_counted() -> None:
         await sink.wait_for(lambda: poller.stats.garbage >= 2, within_s=5)
     assert poller.stats.responses == 0
     assert not any(np.isfinite(b.values).any() for b in sink.batches)
+
+
+async def _confused_server(port: int, wrong: int) -> asyncio.Server:
+    """Answers each read of holding registers with a value, but the first ``wrong``
+    answers carry another function code (a coil-read answer, then an input-register one)
+    with the right transaction id: a confused gateway."""
+    answered = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readexactly(7)  # MBAP: tid, protocol, length, unit
+                pdu = await reader.readexactly(int.from_bytes(head[4:6], "big") - 1)
+                tid, unit = head[:2], head[6:7]
+                count = int.from_bytes(pdu[3:5], "big")
+                if answered < wrong:
+                    body = b"\x01\x01\x05" if answered % 2 == 0 else b"\x04\x02\x00\x09"
+                else:
+                    body = bytes([pdu[0], 2 * count]) + b"\x00\x07" * count
+                answered += 1
+                writer.write(tid + b"\x00\x00" + (len(body) + 1).to_bytes(2, "big") + unit + body)
+                await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", port)
+
+
+async def test_an_answer_with_another_function_code_is_garbage_not_data() -> None:
+    # It crashed the poller (AttributeError on a coil answer), stopping every device on
+    # the connection, or an input-register answer was taken for holding registers.
+    profile = parse_profile({
+        "name": "one", "unit_id": 1, "poll_interval_s": 0.05, "timeout_s": 0.3,
+        "points": [{"name": "p", "table": "holding", "address": 0, "type": "u16"}],
+    })  # fmt: skip
+    port, sink = free_port(), RecordingSink()
+    poller = _poller(port, profile)
+    async with await _confused_server(port, wrong=2), polling(poller, sink):
+        await sink.wait_for(lambda: poller.stats.responses >= 3, within_s=5)
+    assert poller.stats.garbage == 2 and poller.stats.connects == 1
+    values = np.concatenate([b.values[:, 0] for b in sink.batches])
+    assert set(values[np.isfinite(values)].tolist()) == {7.0}
