@@ -171,25 +171,7 @@ class ModbusPoller:
             except (ConnectionException, ModbusIOException) as exc:
                 self._failed(client, state, req, exc, rx_before)
             else:
-                now = clock.time_ns()
-                if int(getattr(rr, "function_code", 0)) & 0x7F != req.function_code:
-                    # The answer to another request (a confused gateway): the function
-                    # code must be the request's, or it with 0x80 for an exception (MODBUS
-                    # Application Protocol v1.1b3 sections 4.1 and 7).
-                    self._wrong_function(state, req, rr)
-                elif rr.isError():
-                    self._refused(state, req, rr)
-                else:
-                    try:
-                        if is_bits:
-                            state.apply_at(ri, rr.bits, now)
-                        else:
-                            state.apply_raw_at(ri, rr.raw, now)
-                        stats.responses += 1
-                    except DecodeError as exc:
-                        stats.garbage += 1
-                        log.warning("modbus_garbage", source=self.name,
-                                    stream=state.dev.stream, error=str(exc))  # fmt: skip
+                self._answered(state, ri, req, rr, is_bits)
             if scheduler.done(di):
                 self._emit(state, sink)
                 if state.replan():
@@ -210,6 +192,29 @@ class ModbusPoller:
         if isinstance(exc, ConnectionException) or not client.connected:
             raise TransportError(f"{self._where}: {exc}") from exc
         self._timeout(state, req, garbage=self._rx_bytes > rx_before)
+
+    def _answered(
+        self, state: DeviceState, ri: int, req: ReadRequest, rr: Any, is_bits: bool
+    ) -> None:
+        now = self.clock.time_ns()
+        if int(getattr(rr, "function_code", 0)) & 0x7F != req.function_code:
+            # The answer to another request (a confused gateway): the function code must
+            # be the request's, or it with 0x80 for an exception (MODBUS Application
+            # Protocol v1.1b3 sections 4.1 and 7).
+            self._wrong_function(state, req, rr)
+        elif rr.isError():
+            self._refused(state, req, rr)
+        else:
+            try:
+                if is_bits:
+                    state.apply_at(ri, rr.bits, now)
+                else:
+                    state.apply_raw_at(ri, rr.raw, now)
+                self.stats.responses += 1
+            except DecodeError as exc:
+                self.stats.garbage += 1
+                log.warning("modbus_garbage", source=self.name, stream=state.dev.stream,
+                            error=str(exc))  # fmt: skip
 
     def _wrong_function(self, state: DeviceState, req: ReadRequest, rr: Any) -> None:
         self.stats.garbage += 1
