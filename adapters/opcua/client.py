@@ -36,6 +36,7 @@ __all__ = ["OpcuaSource", "OpcuaStats", "connect_client"]
 import asyncio
 import contextlib
 import logging
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -151,6 +152,8 @@ class OpcuaSource:
         self._codes = np.zeros(n, dtype=np.uint32)  # its StatusCode
         self._dirty = False
         self._handles: dict[Any, int] = {}
+        self._sub: Any = None  # the session's asyncua Subscription
+        self._lost: asyncio.Event | None = None  # set when the session must end
 
     async def run(self, sink: Sink) -> None:
         sink.on_stream(self.info)
@@ -184,6 +187,7 @@ class OpcuaSource:
             lost.set()
 
         client.connection_lost_callback = on_lost
+        self._lost = lost
         try:
             await self._subscribe(client)
             self.stats.sessions += 1
@@ -203,7 +207,7 @@ class OpcuaSource:
         self._handles = {n.nodeid: i for i, n in enumerate(nodes)}
         self._band = await self._bands(nodes)
         self._reported[:] = np.nan
-        sub = await client.create_subscription(cfg.publishing_interval_ms, self)
+        sub = self._sub = await client.create_subscription(_subscription_parameters(cfg), self)
         # Without a deadband every new SourceTimestamp is reported (StatusValueTimestamp,
         # OPC 10000-4 clause 7.22.2), so an unchanged value still proves the item alive
         # and staleness is known per channel. With a deadband only value changes come.
@@ -268,10 +272,27 @@ class OpcuaSource:
         self._updated_ns[i] = self.clock.time_ns()
         self._dirty = True
 
+    def status_change_notification(self, status: Any) -> None:
+        """asyncua's callback for a StatusChangeNotification (OPC 10000-4 7.25.4): the
+        server ended the subscription (BadTimeout, BadSubscriptionIdInvalid, ...); the
+        session ends and a new one subscribes again."""
+        code = getattr(status, "Status", status)
+        log.warning("opcua_subscription_ended", source=self.name, status=str(code))
+        self.stats.lost += 1
+        if self._lost is not None:
+            self._lost.set()
+
     async def _sample(self, sink: Sink, lost: asyncio.Event) -> None:
         period = round(self.config.publishing_interval_ms * 1e6)
         due = self.clock.monotonic_ns()
         while not lost.is_set():
+            # A subscription the server dropped without a word (deleted, or a Publish
+            # answered BadNoSubscription) sends neither data nor keep-alives: after two
+            # keep-alive periods (asyncua's is_stale) the session ends and subscribes anew.
+            if self._sub is not None and self._sub.is_stale(2.0):
+                log.warning("opcua_subscription_silent", source=self.name)
+                self.stats.lost += 1
+                return
             due += period
             now = self.clock.monotonic_ns()
             if due < now:  # late (a long pause): skip ahead on the grid, never drift
@@ -311,6 +332,26 @@ class OpcuaSource:
 
     def _status(self, kind: StatusKind, detail: str) -> SourceStatus:
         return SourceStatus(self.name, self.info.stream, kind, self.clock.time_ns(), detail)
+
+
+# A keep-alive at least this often when nothing changes (OPC 10000-4 5.13.1): a silent
+# subscription is then noticed within two of them (``OpcuaSource._sample``).
+KEEPALIVE_S = 2.0
+
+
+def _subscription_parameters(cfg: OpcuaConfig) -> ua.CreateSubscriptionParameters:
+    """The publishing interval, a keep-alive every ``KEEPALIVE_S`` (asyncua's default
+    count, thousands of intervals, left a dropped subscription unnoticed for minutes) and
+    a lifetime of ten keep-alives (the spec asks for at least three)."""
+    params = ua.CreateSubscriptionParameters()
+    params.RequestedPublishingInterval = cfg.publishing_interval_ms
+    keepalive = max(1, math.ceil(KEEPALIVE_S * 1000.0 / cfg.publishing_interval_ms))
+    params.RequestedMaxKeepAliveCount = keepalive
+    params.RequestedLifetimeCount = 10 * keepalive
+    params.MaxNotificationsPerPublish = 10000
+    params.PublishingEnabled = True
+    params.Priority = 0
+    return params
 
 
 def _number(val: Any) -> float:

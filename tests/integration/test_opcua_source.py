@@ -178,3 +178,25 @@ async def test_probe_lists_the_objects_folder_by_its_default_path(path: str) -> 
     finally:
         await sim.stop()
     assert "DGA" in out.getvalue()
+
+
+async def test_a_subscription_the_server_drops_is_made_again() -> None:
+    # The server deletes the subscription (e.g. its lifetime ran out while the link was
+    # congested): no data, no keep-alive, no word. Data must flow again (asyncua recreates
+    # the subscription once a keep-alive is missed; a subscription silent for two
+    # keep-alives ends the session), not sit CONNECTED with a frozen row count.
+    port = free_port()
+    sink = RecordingSink()
+    source = OpcuaSource(_config(port), SystemClock(), watchdog_s=0.3)
+    sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1)
+    await sim.start()
+    try:
+        async with running(source, sink):
+            await sink.wait_for(lambda: sink.rows("dga") >= 3, within_s=10)
+            assert sim._server is not None
+            service = sim._server.iserver.subscription_service
+            await service.delete_subscriptions(list(service.subscriptions))
+            before = sink.rows("dga")
+            await sink.wait_for(lambda: sink.rows("dga") > before + 3, within_s=15)
+    finally:
+        await sim.stop()
