@@ -130,7 +130,11 @@ class DeviceState:
         """``apply_at`` of a register read's answer as the bytes on the wire
         (``adapters.modbus.responses``): read in place, no list of registers."""
         request, entry = self.plan[index], self._compiled_at(index)
-        self._check_count(request, len(raw) // 2)
+        if len(raw) != 2 * request.count:  # byte count = 2 x N (Application Protocol 6.3)
+            raise DecodeError(
+                f"unit {request.unit_id} fc {request.function_code} @{request.address}: "
+                f"asked {request.count} registers, got {len(raw)} bytes"
+            )
         self._take(request, entry, entry[0].decode_raw(raw), now_ns)
 
     def _compiled_at(self, index: int) -> _Compiled:
@@ -253,11 +257,15 @@ class DeviceState:
         if len(invalid) == len(self.values):
             quality |= _INVALID
         self.cycle_error = False
+        values = np.array(self.values, dtype=np.float64, ndmin=2)
+        # An f32/f64 register holding an infinity is a device's "no value" (or damage), as
+        # NaN is: absent, not a reading (an inf would score as an extreme alert).
+        values[np.isinf(values)] = np.nan
         # stale points keep their last value; the row says so
         return SampleBatch(
             stream=self.dev.stream,
             times_ns=np.array([now_ns], dtype=np.int64),
-            values=np.array(self.values, dtype=np.float64, ndmin=2),
+            values=values,
             quality=np.array([quality], dtype=np.uint16),
             device_time=False,
         )

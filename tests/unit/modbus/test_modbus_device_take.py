@@ -6,6 +6,9 @@ from __future__ import annotations
 import math
 import struct
 
+import pytest
+
+from adapters.modbus.decode import DecodeError
 from adapters.modbus.device import DeviceConfig, DeviceState
 from adapters.modbus.profile import DeviceProfile, parse_profile
 from edgepipe.core import Quality
@@ -81,3 +84,23 @@ def test_stale_row_after_the_clock_stepped_back() -> None:
     # "far" was last read at 50 s: stale once 3 poll intervals have passed since
     assert int(state.row(54 * s).quality[0]) & Quality.STALE
     assert state.stale_points(54 * s) == ["far"]
+
+
+def test_an_infinite_float_register_is_absent_not_a_reading() -> None:
+    state = _state(0.0)
+    assert len(state.plan) == 1  # one read of six registers
+    state.apply_raw_at(0, struct.pack(">3f", 1.0, math.inf, -math.inf), 1)
+    assert _same(state.row(2).values[0].tolist(), [1.0, math.nan, math.nan])
+
+
+def test_a_byte_count_that_is_not_twice_the_registers_asked_is_refused() -> None:
+    # MODBUS Application Protocol v1.1b3 6.3: byte count = 2 x N. Extra bytes were
+    # silently ignored, so an answer to another request could be taken for this one.
+    state = _state(0.0)
+    assert len(state.plan) == 1  # one read of six registers
+    good = struct.pack(">3f", 1.0, 2.0, 3.0)
+    for raw in (good + b"\x00\x00", good[:-2], good[:-1]):
+        with pytest.raises(DecodeError, match="asked 6 registers"):
+            state.apply_raw_at(0, raw, 1)
+    state.apply_raw_at(0, good, 1)
+    assert state.values == [1.0, 2.0, 3.0]
