@@ -202,10 +202,18 @@ class OpcuaSource:
         raise TransportError(f"{self.config.url}: session lost")
 
     async def _subscribe(self, client: Client) -> None:
+        """Monitor every channel that can be: one unknown node (a typo, a device removed
+        from the server) leaves its channel NaN with DEVICE_ERROR, not the others without
+        data (CreateMonitoredItems answers per item, OPC 10000-4 5.12.2); retried with
+        the next session."""
         cfg = self.config
-        nodes = [await resolve(client, ref) for _, ref in cfg.nodes]
-        self._handles = {n.nodeid: i for i, n in enumerate(nodes)}
-        self._band = await self._bands(nodes)
+        usable: list[tuple[int, Node]] = []
+        for i, (channel, ref) in enumerate(cfg.nodes):
+            try:
+                usable.append((i, await resolve(client, ref)))
+            except UaError as exc:
+                self._unusable(i, channel, exc)
+        self._band = await self._bands([n for _, n in usable], [i for i, _ in usable])
         self._reported[:] = np.nan
         sub = self._sub = await client.create_subscription(_subscription_parameters(cfg), self)
         # Without a deadband every new SourceTimestamp is reported (StatusValueTimestamp,
@@ -219,23 +227,58 @@ class OpcuaSource:
             kind = ua.DeadbandType.Percent if percent else ua.DeadbandType.Absolute
             mfilter.DeadbandType = kind.value
             mfilter.DeadbandValue = cfg.deadband
-        # ``_subscribe`` is the one asyncua call that takes a filter for many nodes at once.
-        results = await sub._subscribe(
-            nodes, mfilter=mfilter, queuesize=cfg.queue_size,
-            sampling_interval=ua.Double(cfg.sampling_interval_ms),
-        )  # fmt: skip
-        for (channel, _), r in zip(cfg.nodes, results, strict=True):
+        results = await self._monitor(sub, usable, mfilter)
+        refused = [(i, n) for (i, n), r in zip(usable, results, strict=True)
+                   if isinstance(r, ua.StatusCode) and r.name in _FILTER_REFUSED]  # fmt: skip
+        if refused:
+            # The server will not filter: the source applies the deadband itself
+            # (datachange_notification), so the items go on without a filter.
+            log.info("opcua_deadband_refused", source=self.name, items=len(refused))
+            plain = ua.DataChangeFilter()
+            plain.Trigger = ua.DataChangeTrigger.StatusValue
+            again = dict(zip((i for i, _ in refused),
+                             await self._monitor(sub, refused, plain), strict=True))  # fmt: skip
+            results = [again.get(i, r) for (i, _), r in zip(usable, results, strict=True)]
+        self._handles = {}
+        for (i, node), r in zip(usable, results, strict=True):
             if isinstance(r, ua.StatusCode):
-                raise TransportError(f"{cfg.url}: cannot monitor {channel}: {r.name}")
+                self._unusable(i, cfg.nodes[i][0], r.name)
+            else:
+                self._handles[node.nodeid] = i
+        if not self._handles:
+            raise TransportError(f"{cfg.url}: no channel can be monitored")
 
-    async def _bands(self, nodes: list[Node]) -> np.ndarray:
-        """The absolute band of each channel; a percent one needs the node's EURange
-        (OPC 10000-8 clause 5.3.2.2: without it a percent deadband cannot be used)."""
+    async def _monitor(self, sub: Any, items: list[tuple[int, Node]], mfilter: Any) -> list[Any]:
+        """CreateMonitoredItems for ``items``, in calls of at most the server's
+        MaxMonitoredItemsPerCall; one result (a handle or a bad StatusCode) per item."""
+        cfg = self.config
+        results: list[Any] = []
+        for lo in range(0, len(items), _PER_CALL):
+            # ``_subscribe`` is the one asyncua call that takes a filter for many nodes.
+            got = await sub._subscribe(
+                [n for _, n in items[lo : lo + _PER_CALL]], mfilter=mfilter,
+                queuesize=cfg.queue_size, sampling_interval=ua.Double(cfg.sampling_interval_ms),
+            )  # fmt: skip
+            results += got if isinstance(got, list) else [got]
+        return results
+
+    def _unusable(self, i: int, channel: str, why: object) -> None:
+        log.warning("opcua_channel_unusable", source=self.name, channel=channel,
+                    node=self.config.nodes[i][1], error=str(why))  # fmt: skip
+        self._bad[i] = True
+        self._values[i] = np.nan
+        self._dirty = True
+
+    async def _bands(self, nodes: list[Node], channels: list[int]) -> np.ndarray:
+        """The absolute band of each channel (``nodes`` are those of ``channels``); a
+        percent one needs the node's EURange (OPC 10000-8 clause 5.3.2.2: without it a
+        percent deadband cannot be used)."""
         cfg = self.config
         if cfg.deadband_type != "percent" or cfg.deadband <= 0:
-            return np.full(len(nodes), cfg.deadband)
-        bands = np.empty(len(nodes))
-        for i, ((channel, _), node) in enumerate(zip(cfg.nodes, nodes, strict=True)):
+            return np.full(len(cfg.nodes), cfg.deadband)
+        bands = np.full(len(cfg.nodes), cfg.deadband)
+        for i, node in zip(channels, nodes, strict=True):
+            channel = cfg.nodes[i][0]
             try:
                 eu = await (await node.get_child("0:EURange")).read_value()
             except UaError as exc:
@@ -334,6 +377,18 @@ class OpcuaSource:
         return SourceStatus(self.name, self.info.stream, kind, self.clock.time_ns(), detail)
 
 
+# Monitored items per CreateMonitoredItems call: servers limit it (OperationLimits,
+# MaxMonitoredItemsPerCall, OPC 10000-5 6.3.11), small ones to a few dozen.
+_PER_CALL = 50
+# Item results that mean "not with this filter": the items are monitored again without.
+_FILTER_REFUSED = frozenset(
+    {
+        "BadFilterNotAllowed",
+        "BadMonitoredItemFilterUnsupported",
+        "BadMonitoredItemFilterInvalid",
+        "BadDeadbandFilterInvalid",
+    }
+)
 # A keep-alive at least this often when nothing changes (OPC 10000-4 5.13.1): a silent
 # subscription is then noticed within two of them (``OpcuaSource._sample``).
 KEEPALIVE_S = 2.0

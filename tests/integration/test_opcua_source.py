@@ -200,3 +200,28 @@ async def test_a_subscription_the_server_drops_is_made_again() -> None:
             await sink.wait_for(lambda: sink.rows("dga") > before + 3, within_s=15)
     finally:
         await sim.stop()
+
+
+async def test_an_unknown_node_costs_its_channel_not_the_source() -> None:
+    # A typo in one NodeId, or a point removed from the server, stopped every channel
+    # ("cannot monitor ...", retried forever). Now: NaN and DEVICE_ERROR for it alone.
+    port = free_port()
+    sink = RecordingSink()
+    cfg = parse_options("dga", {
+        "url": f"opc.tcp://127.0.0.1:{port}/", "kind": "dga", "asset": "T1",
+        "publishing_interval_ms": 100, "sampling_interval_ms": 50,
+        "nodes": {"h2": "/Objects/2:DGA/2:H2", "gone": "ns=2;s=NoSuchNode",
+                  "typo": "/Objects/2:DGA/2:C2H4X", "ch4": "/Objects/2:DGA/2:CH4"},
+    })  # fmt: skip
+    source = OpcuaSource(cfg, SystemClock(), watchdog_s=0.3)
+    sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1)
+    await sim.start()
+    try:
+        async with running(source, sink):
+            await sink.wait_for(lambda: sink.rows("dga") >= 5, within_s=10)
+    finally:
+        await sim.stop()
+    row = sink.batches[-1]
+    h2, gone, typo, ch4 = row.values[0]
+    assert h2 > 20 and ch4 == 10.0 and np.isnan(gone) and np.isnan(typo)
+    assert int(row.quality[0]) & Quality.DEVICE_ERROR and source.stats.sessions == 1
