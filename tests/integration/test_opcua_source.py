@@ -9,9 +9,11 @@ import shutil
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from asyncua import ua
 
 from adapters.c37118.testing import RecordingSink
 from adapters.opcua.client import OpcuaSource
@@ -225,3 +227,34 @@ async def test_an_unknown_node_costs_its_channel_not_the_source() -> None:
     h2, gone, typo, ch4 = row.values[0]
     assert h2 > 20 and ch4 == 10.0 and np.isnan(gone) and np.isnan(typo)
     assert int(row.quality[0]) & Quality.DEVICE_ERROR and source.stats.sessions == 1
+
+
+async def test_a_refused_deadband_filter_falls_back_to_no_filter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A server may refuse deadband filters (BadFilterNotAllowed, OPC 10000-4 7.22.2); the
+    # source applies the deadband itself, so the items go on without a filter.
+    from asyncua.server import monitored_item_service as mis
+
+    original = mis.MonitoredItemService._create_data_change_monitored_item
+
+    async def refuse(self: Any, item: Any) -> Any:
+        if getattr(item.RequestedParameters.Filter, "DeadbandType", 0):
+            result = ua.MonitoredItemCreateResult()
+            result.StatusCode = ua.StatusCode(ua.StatusCodes.BadFilterNotAllowed)
+            return result
+        return await original(self, item)
+
+    monkeypatch.setattr(mis.MonitoredItemService, "_create_data_change_monitored_item", refuse)
+    port = free_port()
+    sink = RecordingSink()
+    source = OpcuaSource(_config(port, deadband=0.5), SystemClock(), watchdog_s=0.3)
+    sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1)
+    await sim.start()
+    try:
+        async with running(source, sink):
+            await sink.wait_for(lambda: sink.rows("dga") >= 3, within_s=10)
+    finally:
+        await sim.stop()
+    assert source.stats.sessions == 1
+    assert np.isfinite(sink.batches[-1].values).all()
