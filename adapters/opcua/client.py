@@ -147,6 +147,9 @@ class OpcuaSource:
         self._source_ns = np.zeros(n, dtype=np.int64)
         self._updated_ns = np.zeros(n, dtype=np.int64)  # receipt time (clock), 0 = never
         self._bad = np.zeros(n, dtype=bool)
+        self._changed = np.zeros(n, dtype=bool)  # notified since the last row
+        self._clock_warned = False
+        self._last_t = 0  # time of the last row
         self._band = np.zeros(n)  # absolute band per channel, engineering units
         self._reported = np.full(n, np.nan)  # last accepted value of this session
         self._codes = np.zeros(n, dtype=np.uint32)  # its StatusCode
@@ -313,6 +316,7 @@ class OpcuaSource:
         ts = dv.SourceTimestamp
         self._source_ns[i] = int(ts.timestamp() * 1e6) * 1000 if ts is not None else 0
         self._updated_ns[i] = self.clock.time_ns()
+        self._changed[i] = True
         self._dirty = True
 
     def status_change_notification(self, status: Any) -> None:
@@ -349,9 +353,22 @@ class OpcuaSource:
         self._dirty = False
         now = self.clock.time_ns()
         quality = Quality.GOOD
-        t = int(self._source_ns.max())
+        # The newest SourceTimestamp of the changes since the last row: a channel that
+        # has not changed must not hold the row's time (one stamped 2099 pinned every row)
+        changed = self._source_ns[self._changed]
+        self._changed[:] = False
+        t = int(changed.max()) if changed.size else 0
+        if t and abs(t - now) > _CLOCK_TOLERANCE_NS:
+            # the server's clock is off: the time of receipt, said once per source
+            if not self._clock_warned:
+                self._clock_warned = True
+                log.warning("opcua_clock_off", source=self.name,
+                            offset_s=round((t - now) / 1e9, 1))  # fmt: skip
+            t = 0
         if t == 0:
             t, quality = now, Quality.RECEIPT_TIME
+        # never back in time: a late change of an older sample joins the newest row time
+        t = self._last_t = max(t, self._last_t)
         updated = self._updated_ns
         if self.config.deadband > 0:  # quiet items are unchanged, not stale: judge them all
             updated = np.full_like(updated, updated.max())
@@ -377,6 +394,8 @@ class OpcuaSource:
         return SourceStatus(self.name, self.info.stream, kind, self.clock.time_ns(), detail)
 
 
+# A SourceTimestamp further than this from the time of receipt is a wrong server clock
+_CLOCK_TOLERANCE_NS = 60 * 1_000_000_000
 # Monitored items per CreateMonitoredItems call: servers limit it (OperationLimits,
 # MaxMonitoredItemsPerCall, OPC 10000-5 6.3.11), small ones to a few dozen.
 _PER_CALL = 50

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import io
 import shutil
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -258,3 +260,33 @@ async def test_a_refused_deadband_filter_falls_back_to_no_filter(
         await sim.stop()
     assert source.stats.sessions == 1
     assert np.isfinite(sink.batches[-1].values).all()
+
+
+async def test_a_channel_stamped_in_the_future_does_not_pin_the_row_time() -> None:
+    # One channel written once with a SourceTimestamp of 2099 stamped every later row
+    # 2099 (the row took the newest timestamp of all channels, changed or not).
+    port = free_port()
+    sink = RecordingSink()
+    source = OpcuaSource(_config(port), SystemClock(), watchdog_s=0.3)
+    sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1)
+    await sim.start()
+    assert sim._task is not None
+    sim._task.cancel()  # the test writes the values itself
+
+    async def write(name: str, value: float, stamp: datetime) -> None:
+        dv = ua.DataValue(ua.Variant(value, ua.VariantType.Double),
+                          SourceTimestamp=stamp, ServerTimestamp=stamp)  # fmt: skip
+        await sim._vars[name].write_value(dv)
+
+    try:
+        async with running(source, sink):
+            await sink.wait_for(lambda: sink.rows("dga") >= 1, within_s=10)
+            await write("C2H2", 0.7, datetime(2099, 1, 1, tzinfo=UTC))
+            for k in range(6):
+                await write("H2", 30.0 + k, datetime.now(UTC))
+                await asyncio.sleep(0.2)
+    finally:
+        await sim.stop()
+    times = [int(b.times_ns[0]) for b in sink.batches]
+    assert abs(times[-1] - time.time_ns()) < 30 * 1_000_000_000
+    assert times == sorted(times)
