@@ -7,10 +7,10 @@ precompiled ``struct`` format. Those round trips were about a fifth of a read's 
 time. ``RawHoldingRegisters`` and ``RawInputRegisters`` replace pymodbus's answers to
 function codes 3 and 4 on the poller's own client (``ModbusBaseClient.register``, the
 documented hook for custom responses; other clients and the server keep the stock
-classes): they check the byte count as the stock class does and keep the register bytes
-(``raw``, big-endian, two bytes per register), which ``ReadDecoder.decode_raw`` reads
-in place. Framing (MBAP or RTU with its CRC), transaction ids, unit ids and exception
-answers are still pymodbus's.
+classes): they keep the register bytes (``raw``, big-endian, two bytes per register),
+which ``ReadDecoder.decode_raw`` reads in place once ``DeviceState.apply_raw_at`` has
+checked their count. Framing (MBAP or RTU with its CRC), transaction ids, unit ids and
+exception answers are still pymodbus's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 __all__ = ["RawHoldingRegisters", "RawInputRegisters", "register_raw_responses"]
 
 from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
 
@@ -27,13 +26,13 @@ class _RawRegisters(ModbusPDU):
     raw: bytes = b""
 
     def decode(self, data: bytes) -> None:
-        """``data``: the byte count, then the register bytes (MODBUS v1.1b3 6.3/6.4)."""
-        count = int(data[0])
-        if count >= len(data) or count % 2:
-            raise ModbusIOException(
-                f"byte count {count} does not fit a register answer of {len(data)} bytes",
-                function_code=self.function_code,
-            )
+        """``data``: the byte count, then the register bytes (MODBUS v1.1b3 6.3/6.4).
+
+        Never raises: an exception here is raised inside pymodbus's ``data_received``,
+        which drops the connection and every device's reads with it. A byte count that
+        does not fit keeps what came, and the poller counts the answer as garbage
+        (``DeviceState.apply_raw_at`` wants exactly two bytes per register asked)."""
+        count = int(data[0]) if data else 0
         self.raw = bytes(data[1 : 1 + count])
 
     def encode(self) -> bytes:

@@ -193,3 +193,32 @@ async def test_an_answer_with_another_function_code_is_garbage_not_data() -> Non
     assert poller.stats.garbage == 2 and poller.stats.connects == 1
     values = np.concatenate([b.values[:, 0] for b in sink.batches])
     assert set(values[np.isfinite(values)].tolist()) == {7.0}
+
+
+async def test_an_answer_with_an_odd_byte_count_is_garbage_and_the_link_stays() -> None:
+    # The byte count check raised inside pymodbus's data_received: the connection was
+    # dropped ("No response received") with every device's reads, again and again.
+    profile = parse_profile({
+        "name": "one", "unit_id": 1, "poll_interval_s": 0.05, "timeout_s": 0.3,
+        "points": [{"name": "p", "table": "holding", "address": 0, "type": "u16"}],
+    })  # fmt: skip
+    answered = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readexactly(7)
+                await reader.readexactly(int.from_bytes(head[4:6], "big") - 1)
+                body = b"\x03\x03\x00\x07\x00" if answered < 2 else b"\x03\x02\x00\x07"
+                answered += 1
+                writer.write(head[:2] + b"\x00\x00" + (len(body) + 1).to_bytes(2, "big")
+                             + head[6:7] + body)  # fmt: skip
+                await writer.drain()
+        writer.close()
+
+    port, sink = free_port(), RecordingSink()
+    poller = _poller(port, profile)
+    async with await asyncio.start_server(handle, "127.0.0.1", port), polling(poller, sink):
+        await sink.wait_for(lambda: poller.stats.responses >= 3, within_s=5)
+    assert poller.stats.garbage == 2 and poller.stats.connects == 1
