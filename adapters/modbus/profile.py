@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 import enum
+import itertools
 import math
 import tomllib
 from collections.abc import Mapping
@@ -219,6 +220,8 @@ def parse_profile(table: Mapping[str, Any], prefix: str = "") -> DeviceProfile:
     names = [p.name for p in points]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         iss.add("points", f"duplicate point name {dup!r}")
+    for message in _overlaps(points):
+        iss.add("points", message)
     if iss.items:
         raise ConfigError(iss.items)
     return DeviceProfile(
@@ -226,6 +229,22 @@ def parse_profile(table: Mapping[str, Any], prefix: str = "") -> DeviceProfile:
         timeout_s=timeout, max_gap=max_gap, max_registers=max_regs, max_bits=max_bits,
         stale_after_s=stale, params=params,
     )  # fmt: skip
+
+
+def _overlaps(points: list[Point]) -> list[str]:
+    """Two points that read the same register (a u32 at 10 and an f32 at 11): one of the
+    addresses is wrong. Bits of one register (type bit) may share it with each other and
+    with a whole-register point."""
+    spans = sorted(
+        (p.table.value, p.address, p.address + p.count, p.name)
+        for p in points
+        if p.type is not PointType.BIT
+    )
+    out = []
+    for (t1, lo1, hi1, n1), (t2, lo2, _, n2) in itertools.pairwise(spans):
+        if t1 == t2 and lo2 < hi1:
+            out.append(f"{t1} {lo1}..{hi1 - 1} of {n1!r} overlaps {n2!r} at {lo2}")
+    return out
 
 
 def _params(raw: object, iss: _Issues) -> tuple[tuple[str, float], ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 from hypothesis import given
@@ -117,6 +118,23 @@ def test_profile_errors_name_every_key() -> None:
     } <= keys
 
 
+def test_points_that_read_the_same_register_are_refused() -> None:
+    # A u32 at 10 and an f32 at 11 share register 11: one address is a typo. Bits of one
+    # register, and a whole register beside its bits, are fine.
+    raw = [
+        {"name": "a", "table": "holding", "address": 10, "type": "u32"},
+        {"name": "b", "table": "holding", "address": 11, "type": "f32"},
+        {"name": "s", "table": "holding", "address": 20, "type": "u16"},
+        {"name": "s0", "table": "holding", "address": 20, "type": "bit", "bit": 0},
+        {"name": "s1", "table": "holding", "address": 20, "type": "bit", "bit": 1},
+        {"name": "i", "table": "input", "address": 10, "type": "u32"},
+    ]
+    with pytest.raises(ConfigError) as err:
+        parse_profile({"points": raw})
+    (issue,) = err.value.issues
+    assert issue.key == "points" and "'a' overlaps 'b' at 11" in issue.message
+
+
 def _profile(points: list[tuple[str, int, str]], **kw: object) -> object:
     raw = [{"name": f"p{i}", "table": t, "address": a, "type": ty}
            for i, (t, a, ty) in enumerate(points)]  # fmt: skip
@@ -146,10 +164,20 @@ def test_plan_respects_protocol_ceilings() -> None:
     assert [r.count for r in plan if r.table is Table.COIL] == [2000, 2000, 500]
 
 
-@given(st.lists(st.tuples(st.integers(0, 600), st.sampled_from(["u16", "u32", "f64"])),
-                min_size=1, max_size=60, unique_by=lambda t: t[0]),
-       st.integers(0, 20), st.integers(4, 125))  # fmt: skip
-def test_plan_covers_every_point_once(pts: list[tuple[int, str]], gap: int, limit: int) -> None:
+_WORDS = {"u16": 1, "u32": 2, "f64": 4}
+
+
+@given(st.lists(st.tuples(st.integers(0, 20), st.sampled_from(["u16", "u32", "f64"])),
+                min_size=1, max_size=60),
+       st.integers(0, 20), st.integers(4, 125), st.randoms())  # fmt: skip
+def test_plan_covers_every_point_once(
+    spaced: list[tuple[int, str]], gap: int, limit: int, rnd: random.Random
+) -> None:
+    pts, end = [], 0  # points apart by the drawn gaps (profiles refuse overlaps), any order
+    for space, t in spaced:
+        pts.append((end + space, t))
+        end += space + _WORDS[t]
+    rnd.shuffle(pts)
     prof = _profile([("holding", a, t) for a, t in pts], max_gap=gap, max_registers=limit)
     plan = plan_reads(prof)  # type: ignore[arg-type]
     seen = sorted(i for r in plan for i in r.points)
