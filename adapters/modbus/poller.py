@@ -135,10 +135,7 @@ class ModbusPoller:
         for dev in self.config.devices:
             sink.on_status(self._status(dev.stream, StatusKind.CONNECTED, self._where))
         self.scheduler.start(self.clock.monotonic_ns())
-        try:
-            await self._poll(client, sink)
-        finally:
-            self.scheduler.abort()
+        await self._poll(client, sink)
 
     async def _poll(self, client: AsyncModbusTcpClient, sink: Sink) -> None:
         # The per-read path runs once per response, each time after the wait for the

@@ -45,9 +45,14 @@ class Scheduler:
     _wake: int = 0
 
     def start(self, now_ns: int) -> None:
+        """A new connection: idle devices are due now. A cycle the last connection cut
+        goes on from the read that was cut: a device that closes the connection after
+        every answer (Modbus Messaging on TCP/IP 4.2.1 lets a server close it) still
+        completes its cycles, one read per connection. Its ticks that pass meanwhile
+        count as overruns, as for any cycle still running."""
         for d in self.devices:
-            d.next_due_ns = now_ns
-            d.pos = -1
+            if not d.busy:
+                d.next_due_ns = now_ns
         self._wake = now_ns
 
     def tick(self, now_ns: int) -> None:
@@ -87,12 +92,6 @@ class Scheduler:
             d.cycles += 1
             return True
         return False
-
-    def abort(self) -> None:
-        """The connection dropped: running cycles are abandoned (counted as overruns
-        only if their tick passes while reconnecting)."""
-        for d in self.devices:
-            d.pos = -1
 
     def wake_ns(self) -> int:
         """When the next idle device becomes due."""

@@ -222,3 +222,30 @@ async def test_an_answer_with_an_odd_byte_count_is_garbage_and_the_link_stays() 
     async with await asyncio.start_server(handle, "127.0.0.1", port), polling(poller, sink):
         await sink.wait_for(lambda: poller.stats.responses >= 3, within_s=5)
     assert poller.stats.garbage == 2 and poller.stats.connects == 1
+
+
+async def test_a_device_that_hangs_up_after_every_answer_still_gives_rows() -> None:
+    # A cycle of two reads was abandoned at every disconnect and restarted at its first
+    # read: six answers, six reconnects, no row.
+    profile = parse_profile({
+        "name": "two", "unit_id": 1, "poll_interval_s": 0.05, "timeout_s": 0.3,
+        "points": [{"name": "h", "table": "holding", "address": 0, "type": "u16"},
+                   {"name": "i", "table": "input", "address": 0, "type": "u16"}],
+    })  # fmt: skip
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            head = await reader.readexactly(7)
+            pdu = await reader.readexactly(int.from_bytes(head[4:6], "big") - 1)
+            body = bytes([pdu[0], 2]) + (b"\x00\x07" if pdu[0] == 3 else b"\x00\x09")
+            writer.write(head[:2] + b"\x00\x00" + (len(body) + 1).to_bytes(2, "big")
+                         + head[6:7] + body)  # fmt: skip
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        writer.close()  # one answer per connection
+
+    port, sink = free_port(), RecordingSink()
+    poller = _poller(port, profile, reconnect_min_s=0.05, reconnect_max_s=0.1)
+    async with await asyncio.start_server(handle, "127.0.0.1", port), polling(poller, sink):
+        await sink.wait_for(lambda: poller.stats.rows >= 2, within_s=10)
+    assert sink.batches[-1].values[0].tolist() == [7.0, 9.0]
