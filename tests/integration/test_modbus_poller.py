@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -153,42 +154,52 @@ async def test_a_device_answering_garbage_is_counted() -> None:
     assert not any(np.isfinite(b.values).any() for b in sink.batches)
 
 
-async def _confused_server(port: int, wrong: int) -> asyncio.Server:
-    """Answers each read of holding registers with a value, but the first ``wrong``
-    answers carry another function code (a coil-read answer, then an input-register one)
-    with the right transaction id: a confused gateway."""
+async def _mbap_server(
+    port: int, answer: Callable[[int, bytes], bytes], *, hang_up_after: int = 0
+) -> asyncio.Server:
+    """A raw Modbus/TCP device: the ``k``-th request's PDU gets ``answer(k, pdu)`` under
+    the request's MBAP header (transaction and unit id); with ``hang_up_after`` it closes
+    each connection after that many answers."""
     answered = 0
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal answered
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-            while True:
+            for _ in itertools.count() if not hang_up_after else range(hang_up_after):
                 head = await reader.readexactly(7)  # MBAP: tid, protocol, length, unit
                 pdu = await reader.readexactly(int.from_bytes(head[4:6], "big") - 1)
-                tid, unit = head[:2], head[6:7]
-                count = int.from_bytes(pdu[3:5], "big")
-                if answered < wrong:
-                    body = b"\x01\x01\x05" if answered % 2 == 0 else b"\x04\x02\x00\x09"
-                else:
-                    body = bytes([pdu[0], 2 * count]) + b"\x00\x07" * count
+                body = answer(answered, pdu)
                 answered += 1
-                writer.write(tid + b"\x00\x00" + (len(body) + 1).to_bytes(2, "big") + unit + body)
+                writer.write(head[:2] + b"\x00\x00" + (len(body) + 1).to_bytes(2, "big")
+                             + head[6:7] + body)  # fmt: skip
                 await writer.drain()
+            await asyncio.sleep(0.02)
         writer.close()
 
     return await asyncio.start_server(handle, "127.0.0.1", port)
 
 
+def _registers(pdu: bytes, value: bytes = b"\x00\x07") -> bytes:
+    """A good answer to a register read: every register asked holds ``value``."""
+    count = int.from_bytes(pdu[3:5], "big")
+    return bytes([pdu[0], 2 * count]) + value * count
+
+
+ONE_HOLDING = {
+    "name": "one", "unit_id": 1, "poll_interval_s": 0.05, "timeout_s": 0.3,
+    "points": [{"name": "p", "table": "holding", "address": 0, "type": "u16"}],
+}  # fmt: skip
+
+
 async def test_an_answer_with_another_function_code_is_garbage_not_data() -> None:
     # It crashed the poller (AttributeError on a coil answer), stopping every device on
     # the connection, or an input-register answer was taken for holding registers.
-    profile = parse_profile({
-        "name": "one", "unit_id": 1, "poll_interval_s": 0.05, "timeout_s": 0.3,
-        "points": [{"name": "p", "table": "holding", "address": 0, "type": "u16"}],
-    })  # fmt: skip
+    def confused(k: int, pdu: bytes) -> bytes:  # a coil answer, an input-register one
+        return (b"\x01\x01\x05", b"\x04\x02\x00\x09")[k] if k < 2 else _registers(pdu)
+
     port, sink = free_port(), RecordingSink()
-    poller = _poller(port, profile)
-    async with await _confused_server(port, wrong=2), polling(poller, sink):
+    poller = _poller(port, parse_profile(ONE_HOLDING))
+    async with await _mbap_server(port, confused), polling(poller, sink):
         await sink.wait_for(lambda: poller.stats.responses >= 3, within_s=5)
     assert poller.stats.garbage == 2 and poller.stats.connects == 1
     values = np.concatenate([b.values[:, 0] for b in sink.batches])
@@ -198,28 +209,12 @@ async def test_an_answer_with_another_function_code_is_garbage_not_data() -> Non
 async def test_an_answer_with_an_odd_byte_count_is_garbage_and_the_link_stays() -> None:
     # The byte count check raised inside pymodbus's data_received: the connection was
     # dropped ("No response received") with every device's reads, again and again.
-    profile = parse_profile({
-        "name": "one", "unit_id": 1, "poll_interval_s": 0.05, "timeout_s": 0.3,
-        "points": [{"name": "p", "table": "holding", "address": 0, "type": "u16"}],
-    })  # fmt: skip
-    answered = 0
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal answered
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-            while True:
-                head = await reader.readexactly(7)
-                await reader.readexactly(int.from_bytes(head[4:6], "big") - 1)
-                body = b"\x03\x03\x00\x07\x00" if answered < 2 else b"\x03\x02\x00\x07"
-                answered += 1
-                writer.write(head[:2] + b"\x00\x00" + (len(body) + 1).to_bytes(2, "big")
-                             + head[6:7] + body)  # fmt: skip
-                await writer.drain()
-        writer.close()
+    def odd(k: int, pdu: bytes) -> bytes:
+        return b"\x03\x03\x00\x07\x00" if k < 2 else _registers(pdu)
 
     port, sink = free_port(), RecordingSink()
-    poller = _poller(port, profile)
-    async with await asyncio.start_server(handle, "127.0.0.1", port), polling(poller, sink):
+    poller = _poller(port, parse_profile(ONE_HOLDING))
+    async with await _mbap_server(port, odd), polling(poller, sink):
         await sink.wait_for(lambda: poller.stats.responses >= 3, within_s=5)
     assert poller.stats.garbage == 2 and poller.stats.connects == 1
 
@@ -233,19 +228,11 @@ async def test_a_device_that_hangs_up_after_every_answer_still_gives_rows() -> N
                    {"name": "i", "table": "input", "address": 0, "type": "u16"}],
     })  # fmt: skip
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-            head = await reader.readexactly(7)
-            pdu = await reader.readexactly(int.from_bytes(head[4:6], "big") - 1)
-            body = bytes([pdu[0], 2]) + (b"\x00\x07" if pdu[0] == 3 else b"\x00\x09")
-            writer.write(head[:2] + b"\x00\x00" + (len(body) + 1).to_bytes(2, "big")
-                         + head[6:7] + body)  # fmt: skip
-            await writer.drain()
-            await asyncio.sleep(0.02)
-        writer.close()  # one answer per connection
+    def by_table(_k: int, pdu: bytes) -> bytes:
+        return _registers(pdu, b"\x00\x07" if pdu[0] == 3 else b"\x00\x09")
 
     port, sink = free_port(), RecordingSink()
     poller = _poller(port, profile, reconnect_min_s=0.05, reconnect_max_s=0.1)
-    async with await asyncio.start_server(handle, "127.0.0.1", port), polling(poller, sink):
+    async with await _mbap_server(port, by_table, hang_up_after=1), polling(poller, sink):
         await sink.wait_for(lambda: poller.stats.rows >= 2, within_s=10)
     assert sink.batches[-1].values[0].tolist() == [7.0, 9.0]
