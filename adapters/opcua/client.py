@@ -116,10 +116,26 @@ async def _close(client: Client) -> None:
         await asyncio.wait_for(client.disconnect(), 2.0)
 
 
-async def resolve(client: Client, ref: str) -> Node:
-    """A node from a NodeId string or a browse path ``/Objects/2:DGA/2:H2``."""
+async def resolve(client: Client, ref: str, namespaces: list[str] | None = None) -> Node:
+    """A node from a NodeId string or a browse path ``/Objects/2:DGA/2:H2``.
+
+    A NodeId by namespace URI (``nsu=urn:vendor:dga;s=H2``, OPC 10000-6 clause 5.3.1.10)
+    is looked up in the server's NamespaceArray (``namespaces``, read here when not
+    given): a namespace index is the server's to assign and may move when it restarts
+    or loads another model, a URI does not.
+    """
     if not ref.startswith("/"):
-        return client.get_node(ref)
+        node_id = ua.NodeId.from_string(ref)
+        uri = getattr(node_id, "NamespaceUri", None)
+        if not uri:
+            return client.get_node(node_id)
+        if namespaces is None:
+            namespaces = await client.get_namespace_array()
+        if uri not in namespaces:
+            raise UaError(f"namespace {uri!r} is not in the server's NamespaceArray")
+        return client.get_node(
+            ua.NodeId(node_id.Identifier, ua.Int16(namespaces.index(uri)), node_id.NodeIdType)
+        )
     parts = [p for p in ref.split("/") if p]
     if parts and parts[0] in ("Objects", "0:Objects"):
         parts = parts[1:]
@@ -211,9 +227,11 @@ class OpcuaSource:
         the next session."""
         cfg = self.config
         usable: list[tuple[int, Node]] = []
+        # read once per session: a restarted server may have moved its namespaces
+        namespaces = await client.get_namespace_array()
         for i, (channel, ref) in enumerate(cfg.nodes):
             try:
-                usable.append((i, await resolve(client, ref)))
+                usable.append((i, await resolve(client, ref, namespaces)))
             except UaError as exc:
                 self._unusable(i, channel, exc)
         self._band = await self._bands([n for _, n in usable], [i for i, _ in usable])

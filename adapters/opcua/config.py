@@ -25,6 +25,7 @@ reconnect_max_s = 30.0
 
 [sources.dga1.nodes]              # channel name -> NodeId or browse path
 h2 = "ns=2;s=DGA.H2"
+c2h2 = "nsu=urn:vendor:dga;s=DGA.C2H2"  # by namespace URI: found again if the index moves
 ch4 = "/Objects/2:DGA/2:CH4"      # a browse path: /-separated "<ns>:<BrowseName>"
 
 [sources.dga1.params]             # constants handed to the detectors
@@ -41,6 +42,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from asyncua import ua
+from asyncua.ua.uaerrors import UaError
 
 from adapters.opcua.security import POLICIES
 from edgepipe.core import ConfigError, ConfigIssue
@@ -193,12 +197,22 @@ def _nodes(raw: object, issues: list[ConfigIssue], base: str) -> tuple[tuple[str
         return ()
     out = []
     for k, v in raw.items():
-        if not isinstance(v, str) or not (v.startswith("/") or "=" in v):
-            msg = f'a NodeId ("ns=2;s=X") or a browse path ("/Objects/2:X"), got {v!r}'
+        if not isinstance(v, str) or not (v.startswith("/") or _node_id(v)):
+            msg = (f'a NodeId ("ns=2;s=X", "nsu=urn:vendor:model;s=X") or a browse path'
+                   f' ("/Objects/2:X"), got {v!r}')  # fmt: skip
             issues.append(ConfigIssue(f"{base}.nodes.{k}", msg))
         else:
             out.append((str(k), v))
     return tuple(out)
+
+
+def _node_id(text: str) -> bool:
+    """Whether ``text`` is a NodeId in OPC 10000-6 clause 5.3.1.10's string form."""
+    try:
+        ua.NodeId.from_string(text)
+    except UaError:
+        return False
+    return True
 
 
 def _params(raw: object, issues: list[ConfigIssue], base: str) -> tuple[tuple[str, float], ...]:

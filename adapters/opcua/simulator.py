@@ -66,6 +66,7 @@ class OpcuaSimulator:
         username: str = "",
         password: str = "",
         eu_range: Mapping[str, tuple[float, float]] | None = None,
+        other_namespaces: Sequence[str] = (),
     ) -> None:
         self.names = tuple(names)
         self.values = values
@@ -77,6 +78,9 @@ class OpcuaSimulator:
         self.allow_none = allow_none
         self.users = _Users(username, password)
         self.eu_range = dict(eu_range or {})
+        # registered ahead of ours: its index moves as a real server's does when it loads
+        # another information model first
+        self.other_namespaces = tuple(other_namespaces)
         self.updates = 0
         self._server: Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -95,6 +99,8 @@ class OpcuaSimulator:
         if self.certificate and self.private_key:
             await server.load_certificate(str(self.certificate))
             await server.load_private_key(str(self.private_key))
+        for uri in self.other_namespaces:
+            await server.register_namespace(uri)
         ns = await server.register_namespace(NAMESPACE)
         folder = await server.nodes.objects.add_folder(ns, self.folder)
         first = self.values(0.0)

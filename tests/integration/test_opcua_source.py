@@ -21,7 +21,7 @@ from adapters.c37118.testing import RecordingSink
 from adapters.opcua.client import OpcuaSource
 from adapters.opcua.config import OpcuaConfig, parse_options
 from adapters.opcua.security import ensure_certificate
-from adapters.opcua.simulator import OpcuaSimulator
+from adapters.opcua.simulator import NAMESPACE, OpcuaSimulator
 from edgepipe.core import ConfigError, Quality, StatusKind, SystemClock
 from edgepipe.delivery.broker import free_port
 
@@ -229,6 +229,44 @@ async def test_an_unknown_node_costs_its_channel_not_the_source() -> None:
     h2, gone, typo, ch4 = row.values[0]
     assert h2 > 20 and ch4 == 10.0 and np.isnan(gone) and np.isnan(typo)
     assert int(row.quality[0]) & Quality.DEVICE_ERROR and source.stats.sessions == 1
+
+
+async def test_a_node_by_namespace_uri_is_found_when_the_index_moves() -> None:
+    # A namespace index is the server's to assign: one that loads another information
+    # model first moves ours from 2 to 3. "nsu=" was parsed by asyncua with index 0 and
+    # never found; it is now looked up in the NamespaceArray on every session.
+    port = free_port()
+    sink = RecordingSink()
+    sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1)
+    await sim.start()
+    h2_id = sim._vars["H2"].nodeid.Identifier  # numeric, given by the server
+    await sim.stop()
+    cfg = parse_options("dga", {
+        "url": f"opc.tcp://127.0.0.1:{port}/", "kind": "dga", "asset": "T1",
+        "publishing_interval_ms": 100, "sampling_interval_ms": 50, "reconnect_min_s": 0.2,
+        "reconnect_max_s": 0.5,
+        "nodes": {"h2": f"nsu={NAMESPACE};i={h2_id}", "old_index": f"ns=2;i={h2_id}",
+                  "unknown_uri": "nsu=urn:nobody:here;i=1", "ch4": "/Objects/3:DGA/3:CH4"},
+    })  # fmt: skip
+    source = OpcuaSource(cfg, SystemClock(), watchdog_s=0.3)
+    moved = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1,
+                           other_namespaces=("urn:vendor:model",))  # fmt: skip
+    await moved.start()
+    try:
+        assert moved._vars["H2"].nodeid == ua.NodeId(h2_id, 3)
+        async with running(source, sink):
+            await sink.wait_for(lambda: sink.rows("dga") >= 5, within_s=10)
+    finally:
+        await moved.stop()
+    h2, old_index, unknown_uri, ch4 = sink.batches[-1].values[0]
+    assert h2 > 20 and ch4 == 10.0
+    assert np.isnan(old_index) and np.isnan(unknown_uri)
+
+
+def test_a_malformed_node_id_is_refused_naming_its_key() -> None:
+    with pytest.raises(ConfigError, match=r"nodes\.h2.*nsu=urn:x"):
+        parse_options("dga", {"url": "opc.tcp://127.0.0.1:4840/", "kind": "dga",
+                              "nodes": {"h2": "nsu=urn:x", "ch4": "ns=2;i=4"}})  # fmt: skip
 
 
 async def test_a_refused_deadband_filter_falls_back_to_no_filter(
