@@ -9,8 +9,12 @@ interval, if anything changed, one row goes to the sink:
   that sends none gets the receipt time and ``Quality.RECEIPT_TIME``;
 - a Bad StatusCode makes that channel NaN and flags the row ``DEVICE_ERROR``; Uncertain
   values are kept (OPC 10000-4 clause 7.39: usable with caution);
-- a channel not refreshed within ``stale_after_s`` flags the row ``STALE`` (with a
-  deadband, quiet items are unchanged, so only a whole subscription falling silent is).
+- a channel not refreshed within ``stale_after_s`` flags the row ``STALE`` once the
+  server has shown that it re-stamps that channel's unchanged value (a notification
+  with the same value and status as the one before). A server that reports changes only
+  (OPC 10000-4 7.22.2 lets the SourceTimestamp stay) leaves a steady value quiet, and so
+  does a deadband: such a channel is judged with the whole subscription, which is stale
+  only when nothing at all arrives.
 
 Deadband (OPC 10000-4 clause 7.22.2 DataChangeFilter; percent: OPC 10000-8 clause 7.2,
 a share of the node's EURange): the filter is requested from the server, and applied
@@ -164,6 +168,7 @@ class OpcuaSource:
         self._updated_ns = np.zeros(n, dtype=np.int64)  # receipt time (clock), 0 = never
         self._bad = np.zeros(n, dtype=bool)
         self._changed = np.zeros(n, dtype=bool)  # notified since the last row
+        self._restamped = np.zeros(n, dtype=bool)  # the server re-sends unchanged values
         self._clock_warned = False
         self._last_t = 0  # time of the last row
         self._band = np.zeros(n)  # absolute band per channel, engineering units
@@ -326,6 +331,8 @@ class OpcuaSource:
         if band > 0 and status == self._codes[i] and abs(value - self._reported[i]) <= band:
             self.stats.deadband_dropped += 1
             return
+        if value == self._reported[i] and status == self._codes[i]:
+            self._restamped[i] = True  # silence from this channel will mean something
         self._reported[i], self._codes[i] = value, status
         self._bad[i] = not good
         if not good:
@@ -388,8 +395,12 @@ class OpcuaSource:
         # never back in time: a late change of an older sample joins the newest row time
         t = self._last_t = max(t, self._last_t)
         updated = self._updated_ns
-        if self.config.deadband > 0:  # quiet items are unchanged, not stale: judge them all
-            updated = np.full_like(updated, updated.max())
+        # A channel the server does not re-stamp (or behind a deadband) is quiet while its
+        # value holds: it is as fresh as the newest notification of the subscription.
+        quiet = (updated > 0) & ~self._restamped
+        if self.config.deadband > 0:
+            quiet = updated > 0
+        updated = np.where(quiet, updated.max(), updated)
         stale = (updated == 0) | (now - updated > self.config.stale_ns)
         if stale.any():
             quality |= Quality.STALE

@@ -67,6 +67,7 @@ class OpcuaSimulator:
         password: str = "",
         eu_range: Mapping[str, tuple[float, float]] | None = None,
         other_namespaces: Sequence[str] = (),
+        restamp: bool = True,
     ) -> None:
         self.names = tuple(names)
         self.values = values
@@ -81,6 +82,11 @@ class OpcuaSimulator:
         # registered ahead of ours: its index moves as a real server's does when it loads
         # another information model first
         self.other_namespaces = tuple(other_namespaces)
+        # restamp: every value is written each period with a new SourceTimestamp, changed
+        # or not; without, only changes are (servers differ: OPC 10000-4 7.22.2)
+        self.restamp = restamp
+        self.frozen: set[str] = set()  # names no longer written: a point gone quiet
+        self._last: dict[str, float] = {}
         self.updates = 0
         self._server: Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -105,7 +111,8 @@ class OpcuaSimulator:
         folder = await server.nodes.objects.add_folder(ns, self.folder)
         first = self.values(0.0)
         for name in self.names:
-            node = await folder.add_variable(ns, name, float(first.get(name, 0.0)))
+            self._last[name] = float(first.get(name, 0.0))
+            node = await folder.add_variable(ns, name, self._last[name])
             if name in self.eu_range:
                 low, high = self.eu_range[name]
                 eu = ua.Range(Low=float(low), High=float(high))
@@ -122,7 +129,11 @@ class OpcuaSimulator:
             now = self.values(time.monotonic() - self._t0)
             stamp = ua.DateTime.now(dt.UTC)  # asyncua's datetime subclass
             for name, node in self._vars.items():
-                dv = ua.DataValue(ua.Variant(float(now.get(name, 0.0)), ua.VariantType.Double),
+                value = float(now.get(name, 0.0))
+                if name in self.frozen or (not self.restamp and self._last.get(name) == value):
+                    continue
+                self._last[name] = value
+                dv = ua.DataValue(ua.Variant(value, ua.VariantType.Double),
                                   SourceTimestamp=stamp, ServerTimestamp=stamp)  # fmt: skip
                 await node.write_value(dv)
             self.updates += 1

@@ -55,6 +55,23 @@ async def running(source: OpcuaSource, sink: RecordingSink) -> AsyncIterator[Non
         await asyncio.gather(task, return_exceptions=True)
 
 
+@contextlib.asynccontextmanager
+async def served(
+    **sim_options: Any,
+) -> AsyncIterator[tuple[OpcuaSimulator, OpcuaSource, RecordingSink]]:
+    """A simulator on a free port and a source of ``_config`` subscribed to it."""
+    port = free_port()
+    sink = RecordingSink()
+    source = OpcuaSource(_config(port), SystemClock(), watchdog_s=0.3)
+    sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1, **sim_options)
+    await sim.start()
+    try:
+        async with running(source, sink):
+            yield sim, source, sink
+    finally:
+        await sim.stop()
+
+
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("pki")
@@ -189,21 +206,13 @@ async def test_a_subscription_the_server_drops_is_made_again() -> None:
     # congested): no data, no keep-alive, no word. Data must flow again (asyncua recreates
     # the subscription once a keep-alive is missed; a subscription silent for two
     # keep-alives ends the session), not sit CONNECTED with a frozen row count.
-    port = free_port()
-    sink = RecordingSink()
-    source = OpcuaSource(_config(port), SystemClock(), watchdog_s=0.3)
-    sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1)
-    await sim.start()
-    try:
-        async with running(source, sink):
-            await sink.wait_for(lambda: sink.rows("dga") >= 3, within_s=10)
-            assert sim._server is not None
-            service = sim._server.iserver.subscription_service
-            await service.delete_subscriptions(list(service.subscriptions))
-            before = sink.rows("dga")
-            await sink.wait_for(lambda: sink.rows("dga") > before + 3, within_s=15)
-    finally:
-        await sim.stop()
+    async with served() as (sim, _, sink):
+        await sink.wait_for(lambda: sink.rows("dga") >= 3, within_s=10)
+        assert sim._server is not None
+        service = sim._server.iserver.subscription_service
+        await service.delete_subscriptions(list(service.subscriptions))
+        before = sink.rows("dga")
+        await sink.wait_for(lambda: sink.rows("dga") > before + 3, within_s=15)
 
 
 async def test_an_unknown_node_costs_its_channel_not_the_source() -> None:
@@ -261,6 +270,29 @@ async def test_a_node_by_namespace_uri_is_found_when_the_index_moves() -> None:
     h2, old_index, unknown_uri, ch4 = sink.batches[-1].values[0]
     assert h2 > 20 and ch4 == 10.0
     assert np.isnan(old_index) and np.isnan(unknown_uri)
+
+
+async def test_a_steady_value_the_server_does_not_restamp_is_not_stale() -> None:
+    # A server may report changes only (OPC 10000-4 7.22.2): CH4 and C2H2 hold their
+    # value and are never sent again. Every row was flagged STALE after five publishing
+    # intervals; now a channel is stale by its own silence only once the server has
+    # shown that it re-stamps it.
+    async with served(restamp=False) as (_, _, sink):
+        await sink.wait_for(lambda: sink.rows("dga") >= 15, within_s=15)
+    late = [int(q) for b in sink.batches[-5:] for q in b.quality]
+    assert not any(q & Quality.STALE for q in late), late
+    assert sink.batches[-1].values[0, 1] == 10.0
+
+
+async def test_a_channel_that_falls_silent_is_stale() -> None:
+    async with served() as (sim, source, sink):
+        await sink.wait_for(lambda: sink.rows("dga") >= 8, within_s=10)
+        fresh = [int(b.quality[0]) for b in sink.batches[-3:]]
+        sim.frozen.add("CH4")  # re-stamped until now: its silence is news
+        seen = sink.rows("dga")
+        await sink.wait_for(lambda: sink.rows("dga") >= seen + 10, within_s=10)
+    assert not any(q & Quality.STALE for q in fresh), fresh
+    assert int(sink.batches[-1].quality[0]) & Quality.STALE and source.stats.stale_rows > 0
 
 
 def test_a_malformed_node_id_is_refused_naming_its_key() -> None:
