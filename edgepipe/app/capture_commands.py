@@ -152,8 +152,10 @@ def _cmd_capture_info(args: argparse.Namespace) -> int:
         print(json.dumps({"capture": str(capture.path), "streams": len(summaries),
                           "rows": sum(s.rows for s in summaries),
                           "truncated_segments": capture.truncated_segments,
+                          "corrupt_batches": capture.corrupt_batches,
+                          "corrupt_rows": capture.corrupt_rows,
                           "status_events": len(capture.events)}))  # fmt: skip
-        return 0
+        return 3 if capture.corrupt else 0
     m = capture.manifest
     sources = ", ".join(m.get("sources", {})) or "-"
     version, site = m.get("edgepipe_version", "?"), m.get("site") or "-"
@@ -176,7 +178,9 @@ def _cmd_capture_info(args: argparse.Namespace) -> int:
               f"{format_rfc3339_ns(r.start_ns)} .. {format_rfc3339_ns(r.end_ns)}  "
               f"segments {r.segments}")  # fmt: skip
     print(f"{len(capture.events)} status event(s)")
-    return 0
+    for where in capture.corrupt:
+        print(f"corrupt: {where}: altered since it was written (digest mismatch), left out")
+    return 3 if capture.corrupt else 0
 
 
 def _replay_config(path: Path | None, site: str) -> AppConfig:
@@ -221,6 +225,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         print(f"edgepipe replay: warning: {capture.truncated_segments} segment(s) of "
               f"{args.capture} cut short; replaying up to their last complete batch",
               file=sys.stderr)  # fmt: skip
+    for where in capture.corrupt:  # disk or copy corruption: those rows are not replayed
+        print(f"edgepipe replay: warning: {where} altered since it was written (digest "
+              "mismatch); left out", file=sys.stderr)  # fmt: skip
     result = asyncio.run(
         run_replay(capture, config, options, sys.stdout, terminal_progress(sys.stderr))
     )

@@ -18,7 +18,7 @@ A segment holds rows of one stream with one channel layout. Columns, in this ord
 <channel>      float64  one column per ``ChannelInfo``, NaN when absent
 =============  =======  ==============================================================
 
-Schema metadata: ``edgepipe.format`` (``"1"``), ``edgepipe.version``,
+Schema metadata: ``edgepipe.format`` (``"2"``), ``edgepipe.version``,
 ``edgepipe.stream`` (the ``StreamInfo`` as JSON) and ``edgepipe.source`` (the source's
 config as JSON). Batches are flushed every ``flush_s`` seconds, so a crash loses at most
 that much of the open segment; a segment without its end-of-stream marker still reads up
@@ -34,14 +34,22 @@ A raw segment holds the exact frames one source received, in arrival order:
 
 Schema metadata: ``edgepipe.format``, ``edgepipe.version``, ``edgepipe.raw`` (the source
 name) and ``edgepipe.source`` (its config as JSON; ``type`` says the protocol).
+
+Format 2 adds, to every record batch's custom metadata, ``edgepipe.digest``: a BLAKE2b
+digest (16 bytes, hex) of the batch's values (``batch_digest``). A reader recomputes it
+and leaves out a batch whose bytes were altered (disk or copy corruption), counting it;
+format 1 segments carry none and read unchecked. Readers that do not know the key
+(polars, pyarrow) ignore it.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "DIGEST_KEY",
     "FORMAT_VERSION",
     "FIXED_COLUMNS",
     "RAW_COLUMNS",
+    "batch_digest",
     "info_from_json",
     "info_to_json",
     "raw_schema",
@@ -49,17 +57,20 @@ __all__ = [
     "schema_for",
 ]
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from edgepipe import __version__
 from edgepipe.core import ChannelInfo, ChannelKind, StreamInfo
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: a digest per record batch (DIGEST_KEY); 1 reads unchecked
+DIGEST_KEY = "edgepipe.digest"
 FIXED_COLUMNS = ("time_ns", "quality", "seq", "device")
 RAW_COLUMNS = ("time_ns", "seq", "frame")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -152,3 +163,22 @@ def raw_schema(source: str, source_config: Mapping[str, Any] | None = None) -> p
         "edgepipe.source": json.dumps(dict(source_config or {}), sort_keys=True, default=str),
     }
     return pa.schema(fields, metadata=metadata)
+
+
+def batch_digest(batch: pa.RecordBatch) -> str:
+    """BLAKE2b-128 (hex) of ``batch``'s values, column by column: the same for a batch
+    written and for the batch read back, whatever buffers pyarrow chose for either."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{batch.num_rows}:{batch.num_columns}".encode())
+    for col in batch.columns:
+        h.update(f"|{col.type}:{col.null_count}|".encode())
+        if pa.types.is_binary(col.type):
+            _, offset_buf, data = col.buffers()
+            ends = np.frombuffer(offset_buf, dtype=np.int32)
+            offsets = ends[col.offset : col.offset + len(col) + 1].astype(np.int64)
+            h.update((offsets - offsets[0]).tobytes())
+            if data is not None:
+                h.update(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
+        else:
+            h.update(np.ascontiguousarray(col.to_numpy(zero_copy_only=False)).tobytes())
+    return h.hexdigest()

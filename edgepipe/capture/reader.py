@@ -1,8 +1,11 @@
 """Reading a capture back: every stream's rows with their layout, and the status events.
 
 A segment cut short by a crash is read up to its last complete record batch (counted in
-``Capture.truncated_segments``); the rest of the capture is unaffected. Raw wire frames
-(``raw/``) are in ``Capture.raw``, one :class:`RawFrames` per source.
+``Capture.truncated_segments``); the rest of the capture is unaffected. A batch whose
+digest (format 2) does not match its values was altered after it was written: it is
+left out and counted (``Capture.corrupt_batches``, ``corrupt_rows``, and where in
+``corrupt``). Raw wire frames (``raw/``) are in ``Capture.raw``, one :class:`RawFrames`
+per source.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 __all__ = ["Capture", "Event", "Part", "RawFrames", "read_capture"]
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from edgepipe.capture._format import info_from_json, raw_schema
+from edgepipe.capture._format import DIGEST_KEY, batch_digest, info_from_json, raw_schema
 from edgepipe.core import EdgepipeError, SourceStatus, StatusKind, StreamInfo
 
 
@@ -66,47 +69,92 @@ class Capture:
     events: tuple[Event, ...]
     truncated_segments: int = 0
     raw: tuple[RawFrames, ...] = ()
+    # "<segment>: batch <k> (<n> rows)" per batch left out (its digest does not match),
+    # or "<segment>: unreadable ..." for a segment whose header is damaged
+    corrupt: tuple[str, ...] = ()
+    corrupt_rows: int = 0
+
+    @property
+    def corrupt_batches(self) -> int:
+        return len(self.corrupt)
 
     @property
     def streams(self) -> list[str]:
         return sorted({p.info.stream for p in self.parts})
 
 
-def _read_segment(path: Path) -> tuple[StreamInfo, list[pa.RecordBatch], bool]:
-    """(info, batches, truncated) of one segment."""
-    meta, batches, cut = _read_ipc(path, b"edgepipe.stream")
-    return info_from_json(meta[b"edgepipe.stream"]), batches, cut
+@dataclass(slots=True)
+class _Damage:
+    """What reading the segments found wrong: cut segments and batches left out."""
+
+    truncated: int = 0
+    corrupt: list[str] = field(default_factory=list)
+    corrupt_rows: int = 0
 
 
-def _read_ipc(path: Path, key: bytes) -> tuple[dict[bytes, bytes], list[pa.RecordBatch], bool]:
-    """(schema metadata, batches, truncated) of one segment whose metadata has ``key``."""
+def _read_segment(path: Path, damage: _Damage) -> tuple[StreamInfo | None, list[pa.RecordBatch]]:
+    """(info, batches) of one segment; no info when its header cannot be read."""
+    meta, batches = _read_ipc(path, b"edgepipe.stream", damage)
+    if meta is None:
+        return None, []
+    try:
+        return info_from_json(meta[b"edgepipe.stream"]), batches
+    except (ValueError, KeyError, TypeError) as exc:
+        damage.corrupt.append(f"{path}: unreadable stream description ({exc})")
+        return None, []
+
+
+def _read_ipc(
+    path: Path, key: bytes, damage: _Damage
+) -> tuple[dict[bytes, bytes] | None, list[pa.RecordBatch]]:
+    """(schema metadata, good batches) of one segment whose metadata has ``key``; no
+    metadata when the segment's header is unreadable (the segment is then counted as
+    corrupt and the rest of the capture still reads)."""
     batches: list[pa.RecordBatch] = []
     with pa.OSFile(str(path), "rb") as f:
         try:
             reader = pa.ipc.open_stream(f)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise EdgepipeError(f"{path}: not an edgepipe capture segment: {exc}") from exc
+            if path.stat().st_size == 0:  # a crash right after the segment was opened
+                damage.truncated += 1
+            else:
+                damage.corrupt.append(f"{path}: unreadable segment header ({exc})")
+            return None, []
         meta = dict(reader.schema.metadata or {})
         if key not in meta:
-            raise EdgepipeError(f"{path}: segment without {key.decode()} metadata")
-        try:
-            batches.extend(reader)
-        except (pa.ArrowInvalid, OSError):
-            return meta, batches, True
-    return meta, batches, False
+            damage.corrupt.append(f"{path}: segment without {key.decode()} metadata")
+            return None, []
+        checked = meta.get(b"edgepipe.format", b"1") != b"1"  # format 1 has no digests
+        k = 0
+        while True:
+            try:
+                got = reader.read_next_batch_with_custom_metadata()
+            except StopIteration:
+                break
+            except (pa.ArrowInvalid, OSError):
+                damage.truncated += 1
+                break
+            digest = (got.custom_metadata or {}).get(DIGEST_KEY.encode())
+            if checked and (digest is None or digest.decode() != batch_digest(got.batch)):
+                damage.corrupt.append(f"{path}: batch {k} ({got.batch.num_rows} rows)")
+                damage.corrupt_rows += got.batch.num_rows
+            else:
+                batches.append(got.batch)
+            k += 1
+    return meta, batches
 
 
-def _read_raw(root: Path) -> tuple[list[RawFrames], int]:
-    """Every source's raw frames (segments in name order = time order), and cut segments."""
+def _read_raw(root: Path, damage: _Damage) -> list[RawFrames]:
+    """Every source's raw frames (segments in name order = time order)."""
     out: list[RawFrames] = []
-    truncated = 0
     for folder in sorted(p for p in (root / "raw").glob("*") if p.is_dir()):
         source, count = "", 0
         batches: list[pa.RecordBatch] = []
         for seg in sorted(folder.glob("*.arrows")):
-            meta, got, cut = _read_ipc(seg, b"edgepipe.raw")
+            meta, got = _read_ipc(seg, b"edgepipe.raw", damage)
+            if meta is None:
+                continue
             source = meta[b"edgepipe.raw"].decode()
-            truncated += cut
             batches.extend(b for b in got if b.num_rows)
             count += 1
         if count:
@@ -115,7 +163,7 @@ def _read_raw(root: Path) -> tuple[list[RawFrames], int]:
             seq = np.asarray(table.column("seq").to_numpy(), dtype=np.int64)
             frames = tuple(table.column("frame").to_pylist())
             out.append(RawFrames(source, times, seq, frames, count))
-    return out, truncated
+    return out
 
 
 def _to_part(info: StreamInfo, batches: list[pa.RecordBatch], segments: int) -> Part:
@@ -142,14 +190,15 @@ def read_capture(path: str | Path) -> Capture:
         raise EdgepipeError(f"{root}: not a capture (no capture.json)")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     parts: list[Part] = []
-    truncated = 0
+    damage = _Damage()
     for folder in sorted(p for p in (root / "streams").glob("*") if p.is_dir()):
         current: StreamInfo | None = None
         group: list[pa.RecordBatch] = []
         count = 0
         for seg in sorted(folder.glob("*.arrows")):
-            info, batches, cut = _read_segment(seg)
-            truncated += cut
+            info, batches = _read_segment(seg, damage)
+            if info is None:
+                continue
             if current is not None and info != current and group:
                 parts.append(_to_part(current, group, count))
                 group, count = [], 0
@@ -159,10 +208,11 @@ def read_capture(path: str | Path) -> Capture:
         if current is not None and group:
             parts.append(_to_part(current, group, count))
     parts.sort(key=lambda p: (int(p.seq[0]), p.info.stream))
-    raw, raw_cut = _read_raw(root)
+    raw = _read_raw(root, damage)
     return Capture(
-        root, manifest, tuple(parts), tuple(_events(root)), truncated + raw_cut, tuple(raw)
-    )
+        root, manifest, tuple(parts), tuple(_events(root)), damage.truncated, tuple(raw),
+        tuple(damage.corrupt), damage.corrupt_rows,
+    )  # fmt: skip
 
 
 def _events(root: Path) -> list[Event]:

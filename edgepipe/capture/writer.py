@@ -24,7 +24,14 @@ import pyarrow as pa
 import structlog
 
 from edgepipe import __version__
-from edgepipe.capture._format import FORMAT_VERSION, raw_schema, safe_name, schema_for
+from edgepipe.capture._format import (
+    DIGEST_KEY,
+    FORMAT_VERSION,
+    batch_digest,
+    raw_schema,
+    safe_name,
+    schema_for,
+)
 from edgepipe.capture.config import CaptureConfig
 from edgepipe.core import Clock, SampleBatch, SourceStatus, StreamInfo
 
@@ -255,7 +262,7 @@ class CaptureWriter:
 
     def _write(self, st: _Stream | _Raw, record: pa.RecordBatch, t0: int) -> None:
         seg = st.segment or self._open_segment(st, t0)
-        seg.writer.write_batch(record)
+        seg.writer.write_batch(record, custom_metadata={DIGEST_KEY: batch_digest(record)})
         seg.file.flush()
         if self.config.fsync:
             os.fsync(seg.file.fileno())

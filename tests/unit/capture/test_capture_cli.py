@@ -26,13 +26,52 @@ def test_import_pcap_then_info_then_replay(
     info, total = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert info["rows"] == 252 and info["stream"] == "field/241" and info["asset"]
     assert total == {"capture": str(cap), "streams": 1, "rows": 252, "truncated_segments": 0,
-                     "status_events": 0}  # fmt: skip
+                     "corrupt_batches": 0, "corrupt_rows": 0, "status_events": 0}  # fmt: skip
     assert main(["capture", "info", str(cap)]) == 0
     text = capsys.readouterr().out
     assert "field/241" in text and "gaps" in text and "channels:" in text
     assert main(["replay", str(cap), "--fast"]) == 0
     for line in capsys.readouterr().out.splitlines():  # every stdout line is an alert
         alert_from_json(line.encode())
+
+
+def _imported(tmp_path: Path) -> tuple[Path, Path]:
+    """A capture imported from the one-PMU TCP pcap, and its one stream segment."""
+    cap = tmp_path / "cap"
+    assert main(["import", "pcap", str(DATA / "c37118" / "C37.118_1PMU_TCP.pcap"),
+                 "--out", str(cap)]) == 0  # fmt: skip
+    (seg,) = (cap / "streams").glob("*/*.arrows")
+    return cap, seg
+
+
+def test_a_capture_altered_on_disk_is_reported_and_its_rows_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    cap, seg = _imported(tmp_path)
+    first = pa.ipc.open_stream(seg.read_bytes()).read_next_batch()
+    value = first.column("V1LPM.mag").to_numpy()[0]  # a voltage of the first row
+    data = bytearray(seg.read_bytes())
+    at = data.index(np.float64(value).tobytes())
+    data[at + 5] ^= 0x10  # one bit, as a failing card or a bad copy would flip it
+    seg.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["capture", "info", str(cap), "--json"]) == 3
+    total = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert total["corrupt_batches"] == 1 and total["corrupt_rows"] == first.num_rows
+    assert total["rows"] == 252 - first.num_rows
+    assert main(["capture", "info", str(cap)]) == 3
+    assert f"corrupt: {seg}: batch 0 ({first.num_rows} rows)" in capsys.readouterr().out
+    assert main(["replay", str(cap), "--fast"]) == 0
+    assert "altered since it was written" in capsys.readouterr().err
+    # a header altered: that segment cannot be read at all, the capture still can
+    data[: data.index(b"edgepipe.stream") + 4] = bytes(data.index(b"edgepipe.stream") + 4)
+    seg.write_bytes(bytes(data))
+    assert main(["capture", "info", str(cap), "--json"]) == 3
+    total = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert total["corrupt_batches"] == 1 and total["rows"] == 0
 
 
 def test_import_refuses_to_overwrite_a_capture(
@@ -142,11 +181,8 @@ def test_a_truncated_comtrade_dat_is_imported_up_to_the_cut_and_exits_3(
 def test_capture_info_json_always_prints_a_summary_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cap = tmp_path / "cap"
-    pcap = DATA / "c37118" / "C37.118_1PMU_TCP.pcap"
-    assert main(["import", "pcap", str(pcap), "--out", str(cap)]) == 0
+    cap, seg = _imported(tmp_path)
     capsys.readouterr()
-    (seg,) = (cap / "streams").rglob("*.arrows")
     seg.write_bytes(seg.read_bytes()[: seg.stat().st_size * 2 // 3])  # the one batch is cut
     assert main(["capture", "info", str(cap), "--json"]) == 0
     (total,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]

@@ -115,3 +115,19 @@ def test_a_raw_segment_cut_by_a_crash_reads_to_its_last_batch(tmp_path: Path) ->
     seg.write_bytes(seg.read_bytes()[:-30])  # died during the third write, never closed
     cap = read_capture(tmp_path / "cap")
     assert cap.truncated_segments == 1 and list(cap.raw[0].frames) == _frames(0, 20)
+
+
+def test_a_raw_frame_altered_on_disk_leaves_out_its_batch(tmp_path: Path) -> None:
+    w = _writer(tmp_path, VirtualClock(T0))
+    for i in range(3):
+        w.append_frames("pmu1", T0 + i * NS, _frames(i * 10, 10), w.next_seq())
+        w.flush()
+    w.close()
+    (seg,) = (tmp_path / "cap" / "raw").glob("*/*.arrows")
+    data = bytearray(seg.read_bytes())
+    at = data.index(_frames(25, 1)[0])  # a frame of the third batch
+    data[at + 10] ^= 0x80
+    seg.write_bytes(bytes(data))
+    cap = read_capture(tmp_path / "cap")
+    assert cap.corrupt_batches == 1 and cap.corrupt_rows == 10
+    assert list(cap.raw[0].frames) == _frames(0, 20)

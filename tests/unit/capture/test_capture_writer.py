@@ -91,7 +91,7 @@ def test_segments_are_plain_arrow_ipc_readable_with_polars(tmp_path: Path) -> No
     assert df.columns == ["time_ns", "quality", "seq", "device", "VA.mag", "VA.ang", "freq"]
     assert df["time_ns"][0] == T0 and df.height == 10
     meta = json.loads((tmp_path / "cap" / "capture.json").read_text())
-    assert meta["format"] == "1" and meta["edgepipe_version"]
+    assert meta["format"] == "2" and meta["edgepipe_version"]
 
 
 def test_layout_change_starts_a_new_part(tmp_path: Path) -> None:
@@ -162,6 +162,50 @@ def test_a_segment_cut_by_a_crash_reads_to_its_last_batch(tmp_path: Path) -> Non
     cap = read_capture(tmp_path / "cap")
     assert cap.truncated_segments == 1
     assert len(cap.parts[0]) == 20  # everything flushed before the cut batch survives
+
+
+def _three_batches(tmp_path: Path) -> Path:
+    """A capture of one segment with three flushed batches of 10 rows (k 0-29); its path."""
+    w = _writer(tmp_path, VirtualClock(T0))
+    info = _info()
+    w.on_stream(info)
+    for i in range(3):
+        w.append(_batch(info, i * 10, 10), w.next_seq())
+        w.flush()
+    w.close()
+    (seg,) = (tmp_path / "cap" / "streams").glob("*/*.arrows")
+    return seg
+
+
+def test_a_batch_altered_on_disk_is_left_out_and_named(tmp_path: Path) -> None:
+    # Format 1 had no checksum: a flipped bit in a value read back as a plausible number.
+    seg = _three_batches(tmp_path)
+    data = bytearray(seg.read_bytes())
+    at = data.index(np.float64(15.0).tobytes())  # VA.mag of k = 15: the second batch
+    data[at + 6] ^= 0x01
+    seg.write_bytes(bytes(data))
+    cap = read_capture(tmp_path / "cap")
+    assert cap.corrupt_batches == 1 and cap.corrupt_rows == 10
+    assert cap.corrupt[0].endswith("batch 1 (10 rows)") and str(seg) in cap.corrupt[0]
+    k = cap.parts[0].values[:, 0]
+    assert len(k) == 20 and set(k) == set(range(10)) | set(range(20, 30))
+    assert cap.truncated_segments == 0
+
+
+def test_a_format_1_segment_reads_unchecked(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    seg = _three_batches(tmp_path)
+    table = pa.ipc.open_stream(seg.read_bytes()).read_all()
+    meta = dict(table.schema.metadata) | {b"edgepipe.format": b"1"}
+    with (
+        pa.OSFile(str(seg), "wb") as f,
+        pa.ipc.new_stream(f, table.schema.with_metadata(meta)) as out,
+    ):
+        for batch in table.to_batches():
+            out.write_batch(batch)  # no digest, as format 1 wrote
+    cap = read_capture(tmp_path / "cap")
+    assert cap.corrupt_batches == 0 and len(cap.parts[0]) == 30
 
 
 def test_pending_rows_are_bounded_and_drops_counted(tmp_path: Path) -> None:
