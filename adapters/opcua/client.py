@@ -85,6 +85,7 @@ class OpcuaStats:
     stale_rows: int = 0
     untrusted: int = 0
     deadband_dropped: int = 0  # changes the server sent that were within the band here
+    not_numbers: int = 0  # Good values that are no number (a string, an array): NaN
 
 
 async def connect_client(cfg: OpcuaConfig, watchdog_s: float = 1.0) -> Client:
@@ -169,6 +170,7 @@ class OpcuaSource:
         self._bad = np.zeros(n, dtype=bool)
         self._changed = np.zeros(n, dtype=bool)  # notified since the last row
         self._restamped = np.zeros(n, dtype=bool)  # the server re-sends unchanged values
+        self._not_numbers: set[int] = set()  # channels already logged as no number
         self._clock_warned = False
         self._last_t = 0  # time of the last row
         self._band = np.zeros(n)  # absolute band per channel, engineering units
@@ -322,9 +324,19 @@ class OpcuaSource:
             return
         self.stats.notifications += 1
         dv = data.monitored_item.Value
-        good = dv.StatusCode is None or not dv.StatusCode.is_bad()
+        status_bad = dv.StatusCode is not None and dv.StatusCode.is_bad()
+        good = not status_bad
         status = dv.StatusCode.value if dv.StatusCode is not None else 0
         value = _number(val) if good else np.nan
+        if good and math.isnan(value) and not _is_nan(val):
+            # the node holds text, an array or a structure: a wrong node for a channel
+            # of numbers; NaN with DEVICE_ERROR, said once per channel
+            self.stats.not_numbers += 1
+            if i not in self._not_numbers:
+                self._not_numbers.add(i)
+                log.warning("opcua_not_a_number", source=self.name,
+                            channel=self.config.nodes[i][0], value=repr(val)[:80])  # fmt: skip
+            good = False
         # Deadband against the last accepted value; a status change always passes
         # (OPC 10000-4 clause 7.22.2). NaN (first value, none yet) compares False.
         band = self._band[i]
@@ -335,7 +347,7 @@ class OpcuaSource:
             self._restamped[i] = True  # silence from this channel will mean something
         self._reported[i], self._codes[i] = value, status
         self._bad[i] = not good
-        if not good:
+        if status_bad:
             self.stats.bad_status += 1
         self._values[i] = value
         ts = dv.SourceTimestamp
@@ -458,7 +470,14 @@ def _subscription_parameters(cfg: OpcuaConfig) -> ua.CreateSubscriptionParameter
 
 
 def _number(val: Any) -> float:
+    """A Variant's value as a float: numbers and Booleans (0/1) and numeric text are
+    taken; anything else is NaN."""
     try:
         return float(val)
     except (TypeError, ValueError):
         return np.nan
+
+
+def _is_nan(val: Any) -> bool:
+    """Whether ``val`` is a float NaN the server sent as such (an absent measurement)."""
+    return isinstance(val, float) and math.isnan(val)

@@ -57,14 +57,22 @@ async def running(source: OpcuaSource, sink: RecordingSink) -> AsyncIterator[Non
 
 @contextlib.asynccontextmanager
 async def served(
+    nodes: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
     **sim_options: Any,
 ) -> AsyncIterator[tuple[OpcuaSimulator, OpcuaSource, RecordingSink]]:
-    """A simulator on a free port and a source of ``_config`` subscribed to it."""
+    """A simulator on a free port and a source of ``_config`` (with ``nodes`` in place of
+    its own) subscribed to it; ``extra`` variables (name: text value) are added to the
+    server's Objects folder before the source starts."""
     port = free_port()
     sink = RecordingSink()
-    source = OpcuaSource(_config(port), SystemClock(), watchdog_s=0.3)
+    cfg = _config(port) if nodes is None else replace(_config(port), nodes=tuple(nodes.items()))
+    source = OpcuaSource(cfg, SystemClock(), watchdog_s=0.3)
     sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1, **sim_options)
     await sim.start()
+    assert sim._server is not None
+    for name, text in (extra or {}).items():
+        await sim._server.nodes.objects.add_variable(2, name, text)
     try:
         async with running(source, sink):
             yield sim, source, sink
@@ -218,22 +226,10 @@ async def test_a_subscription_the_server_drops_is_made_again() -> None:
 async def test_an_unknown_node_costs_its_channel_not_the_source() -> None:
     # A typo in one NodeId, or a point removed from the server, stopped every channel
     # ("cannot monitor ...", retried forever). Now: NaN and DEVICE_ERROR for it alone.
-    port = free_port()
-    sink = RecordingSink()
-    cfg = parse_options("dga", {
-        "url": f"opc.tcp://127.0.0.1:{port}/", "kind": "dga", "asset": "T1",
-        "publishing_interval_ms": 100, "sampling_interval_ms": 50,
-        "nodes": {"h2": "/Objects/2:DGA/2:H2", "gone": "ns=2;s=NoSuchNode",
-                  "typo": "/Objects/2:DGA/2:C2H4X", "ch4": "/Objects/2:DGA/2:CH4"},
-    })  # fmt: skip
-    source = OpcuaSource(cfg, SystemClock(), watchdog_s=0.3)
-    sim = OpcuaSimulator(NAMES, _values, port=port, period_s=0.1)
-    await sim.start()
-    try:
-        async with running(source, sink):
-            await sink.wait_for(lambda: sink.rows("dga") >= 5, within_s=10)
-    finally:
-        await sim.stop()
+    nodes = {"h2": "/Objects/2:DGA/2:H2", "gone": "ns=2;s=NoSuchNode",
+             "typo": "/Objects/2:DGA/2:C2H4X", "ch4": "/Objects/2:DGA/2:CH4"}  # fmt: skip
+    async with served(nodes) as (_, source, sink):
+        await sink.wait_for(lambda: sink.rows("dga") >= 5, within_s=10)
     row = sink.batches[-1]
     h2, gone, typo, ch4 = row.values[0]
     assert h2 > 20 and ch4 == 10.0 and np.isnan(gone) and np.isnan(typo)
@@ -293,6 +289,20 @@ async def test_a_channel_that_falls_silent_is_stale() -> None:
         await sink.wait_for(lambda: sink.rows("dga") >= seen + 10, within_s=10)
     assert not any(q & Quality.STALE for q in fresh), fresh
     assert int(sink.batches[-1].quality[0]) & Quality.STALE and source.stats.stale_rows > 0
+
+
+async def test_a_node_that_holds_text_reads_nan_with_device_error() -> None:
+    # A channel pointed at a string node (a name plate, a state text) was NaN with GOOD
+    # quality, as if the device had sent a NaN: now it says why, once, and flags the row.
+    nodes = {"h2": "/Objects/2:DGA/2:H2", "label": "/Objects/2:Label",
+             "numeric_text": "/Objects/2:Setpoint"}  # fmt: skip
+    extra = {"Label": "Buchholz relay, tank 1", "Setpoint": "12.5"}
+    async with served(nodes, extra) as (_, source, sink):
+        await sink.wait_for(lambda: sink.rows("dga") >= 5, within_s=10)
+    h2, label, numeric_text = sink.batches[-1].values[0]
+    assert h2 > 20 and np.isnan(label) and numeric_text == 12.5
+    assert int(sink.batches[-1].quality[0]) & Quality.DEVICE_ERROR
+    assert source.stats.not_numbers >= 1 and source.stats.bad_status == 0
 
 
 def test_a_malformed_node_id_is_refused_naming_its_key() -> None:
