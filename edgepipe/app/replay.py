@@ -181,7 +181,9 @@ async def run_replay(
     clock = VirtualClock()
     detectors, _ = build_detectors(config)
     publisher = (
-        MqttPublisher(config.mqtt, config.site, SystemClock()) if config.mqtt is not None else None
+        MqttPublisher(config.mqtt, config.site, SystemClock(), replay=True)
+        if config.mqtt is not None
+        else None
     )
     relay = AlertRelay(publisher, config.delivery, stdout if publisher is None else None)
     collected: list[Alert] = []

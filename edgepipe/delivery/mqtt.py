@@ -17,6 +17,7 @@ __all__ = ["BrokerConfig", "MqttPublisher", "TlsConfig"]
 
 import asyncio
 import functools
+import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,7 +32,13 @@ from edgepipe.core import Alert, Clock, DeliveryError
 from edgepipe.delivery._paho import PahoConnection
 from edgepipe.delivery.config import BrokerConfig, TlsConfig
 from edgepipe.delivery.message import CONTENT_TYPE, SCHEMA_VERSION, alert_to_json, status_to_json
-from edgepipe.delivery.topics import alert_topic, sanitize_segment, status_topic
+from edgepipe.delivery.topics import (
+    REPLAY_ROOT,
+    ROOT,
+    alert_topic,
+    sanitize_segment,
+    status_topic,
+)
 
 _log = structlog.get_logger()
 
@@ -84,10 +91,18 @@ def _settle(fut: asyncio.Future[None], error: DeliveryError | None) -> None:
 class MqttPublisher(PahoConnection):
     """Publishes a site's alerts and its retained online/offline status to one broker."""
 
-    def __init__(self, config: BrokerConfig, site: str, clock: Clock) -> None:
-        super().__init__(config, config.client_id or f"edgepipe-{sanitize_segment(site)}")
+    def __init__(
+        self, config: BrokerConfig, site: str, clock: Clock, *, replay: bool = False
+    ) -> None:
+        client_id = config.client_id or f"edgepipe-{sanitize_segment(site)}"
+        if replay:
+            # its own session: the live service's id would knock it off the broker
+            # (MQTT 5.0 §3.1.4: a second connection with one client id ends the first)
+            client_id = f"{client_id}-replay-{os.getpid()}"
+        super().__init__(config, client_id)
         self.site = site
-        self.status_topic = status_topic(site)
+        self.root = REPLAY_ROOT if replay else ROOT
+        self.status_topic = status_topic(site, self.root)
         self._clock = clock
         self._pending: dict[int, AckCallback] = {}
         # PUBACKs cross from paho's thread in batches: one loop wake-up per batch, not per
@@ -128,7 +143,7 @@ class MqttPublisher(PahoConnection):
         Raises ``DeliveryError`` when not connected, on disconnect before the PUBACK, on a
         PUBACK reason code >= 0x80, or after ``ack_timeout_s``.
         """
-        topic = alert_topic(alert.site, alert.asset, alert.kind)
+        topic = alert_topic(alert.site, alert.asset, alert.kind, self.root)
         await self._publish(topic, alert_to_json(alert), retain=True)
 
     async def publish_status(self, state: str, detail: Mapping[str, Any] | None = None) -> None:

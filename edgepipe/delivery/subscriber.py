@@ -25,7 +25,7 @@ from edgepipe.core import Alert, DeliveryError, ProtocolError
 from edgepipe.delivery._paho import PahoConnection
 from edgepipe.delivery.config import BrokerConfig
 from edgepipe.delivery.message import alert_from_json
-from edgepipe.delivery.topics import ALERT_TOPIC_FILTER, ROOT, sanitize_segment
+from edgepipe.delivery.topics import ROOT, sanitize_segment
 
 _log = structlog.get_logger()
 
@@ -180,10 +180,16 @@ class AlertSubscriber:
     ``invalid`` and skipped: one bad publisher must not stop a dashboard.
     """
 
-    def __init__(self, config: BrokerConfig, site: str | None = None, capacity: int = 1024):
-        topic = ALERT_TOPIC_FILTER
-        if site is not None:
-            topic = f"{ROOT}/{sanitize_segment(site)}/alerts/#"
+    def __init__(
+        self,
+        config: BrokerConfig,
+        site: str | None = None,
+        capacity: int = 1024,
+        root: str = ROOT,
+    ):
+        """``root``: ``ROOT`` for the live alerts, ``REPLAY_ROOT`` for a replay's."""
+        segment = "+" if site is None else sanitize_segment(site)
+        topic = f"{root}/{segment}/alerts/#"
         self.messages = MessageSubscriber(config, [topic], capacity)
         self.invalid = 0
 

@@ -4,6 +4,10 @@ Alerts:  ``edgepipe/<site>/alerts/<asset>/<kind>`` (retained: the current state 
 Status:  ``edgepipe/<site>/status`` (retained: "online" birth, "offline" Last Will)
 Health:  ``edgepipe/<site>/health/<kind>`` (events through the outbox, not retained)
 
+``edgepipe replay --mqtt`` publishes the same under ``edgepipe-replay/`` (``REPLAY_ROOT``):
+a replay's old alerts and its status never overwrite the live site's retained state,
+and live subscribers of ``edgepipe/+/alerts/#`` do not take them for news.
+
 Segments come from operator-chosen names (asset tags such as ``T1/HV`` or ``bay#3``), so
 each is percent-encoded where MQTT gives a character a meaning: ``/`` separates levels and
 ``+``/``#`` are wildcards that a PUBLISH topic must not contain (MQTT 5.0 §4.7.1, §4.7.3).
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 __all__ = [
     "ALERT_TOPIC_FILTER",
+    "REPLAY_ROOT",
     "alert_topic",
     "health_topic",
     "sanitize_segment",
@@ -27,6 +32,7 @@ import re
 import urllib.parse
 
 ROOT = "edgepipe"
+REPLAY_ROOT = "edgepipe-replay"
 ALERT_TOPIC_FILTER = f"{ROOT}/+/alerts/#"
 
 # Characters with a meaning in topics, the escape character itself, and C0/C1 controls.
@@ -50,16 +56,16 @@ def unsanitize_segment(segment: str) -> str:
     return urllib.parse.unquote(segment)
 
 
-def alert_topic(site: str, asset: str, kind: str) -> str:
+def alert_topic(site: str, asset: str, kind: str, root: str = ROOT) -> str:
     """Topic of one alert key; its retained message is the key's current state."""
     return "/".join(
-        (ROOT, sanitize_segment(site), "alerts", sanitize_segment(asset), sanitize_segment(kind))
+        (root, sanitize_segment(site), "alerts", sanitize_segment(asset), sanitize_segment(kind))
     )
 
 
-def status_topic(site: str) -> str:
+def status_topic(site: str, root: str = ROOT) -> str:
     """Retained birth/Last-Will topic of the site's publisher."""
-    return f"{ROOT}/{sanitize_segment(site)}/status"
+    return f"{root}/{sanitize_segment(site)}/status"
 
 
 def health_topic(site: str, kind: str) -> str:

@@ -15,6 +15,7 @@ from edgepipe.app.replay import ReplayOptions, run_replay
 from edgepipe.capture import read_capture
 from edgepipe.delivery import AlertSubscriber, BrokerConfig, alert_to_json
 from edgepipe.delivery.broker import MosquittoBroker
+from edgepipe.delivery.topics import REPLAY_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +35,9 @@ async def test_replay_publishes_alerts_to_mqtt(mosquitto: MosquittoBroker, tmp_p
         "outbox": {"path": str(tmp_path / "outbox.sqlite")},
     }
     config = parse_config(table)
-    subscriber = AlertSubscriber(BrokerConfig(port=mosquitto.port), site="replay-mqtt")
+    subscriber = AlertSubscriber(
+        BrokerConfig(port=mosquitto.port), site="replay-mqtt", root=REPLAY_ROOT
+    )
     await subscriber.start()
     out = io.StringIO()
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import shutil
 import tomllib
@@ -12,7 +14,10 @@ import pytest
 
 from adapters.capture.importers import import_pcap
 from edgepipe.app.capture_commands import add_parsers, import_to_capture
+from edgepipe.core import DeliveryError, SystemClock
+from edgepipe.delivery import BrokerConfig, MqttPublisher
 from edgepipe.delivery.broker import MosquittoBroker
+from edgepipe.delivery.subscriber import MessageSubscriber, ReceivedMessage
 
 pytestmark = pytest.mark.integration
 
@@ -61,12 +66,35 @@ def test_the_services_config_prints_alerts_and_publishes_nothing(
     assert alerts and all(a["site"] == "live" for a in alerts)
 
 
-def test_mqtt_flag_publishes_instead_of_printing(
+async def test_mqtt_flag_publishes_beside_the_live_service_not_over_it(
     capture: Path, tmp_path: Path, mosquitto: MosquittoBroker, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Review finding: a replay with the service's config took the live publisher's client
+    # id (the broker dropped the live one, back and forth), published its old alerts
+    # retained on the live alert topics and left "offline" on the live status topic.
     config = str(_config(tmp_path, mosquitto.port))
-    assert _replay(str(capture), "--config", config, "--mqtt") == 0
+    live = MqttPublisher(BrokerConfig(port=mosquitto.port, client_id="replay-cli"), "live",
+                         SystemClock())  # fmt: skip
+    await live.start()
+    messages: list[ReceivedMessage] = []
+    async with MessageSubscriber(BrokerConfig(port=mosquitto.port), ["#"]) as sub:
+        rc = await asyncio.to_thread(_replay, str(capture), "--config", config, "--mqtt")
+        with contextlib.suppress(DeliveryError):
+            while True:
+                messages.append(await sub.receive(timeout_s=1.0))
+    assert rc == 0
     assert not [x for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert live.connects == 1 and live.connected  # never knocked off
+    await live.close()
+    alerts = [m.topic for m in messages if "/alerts/" in m.topic]
+    assert alerts and all(t.startswith("edgepipe-replay/live/alerts/") for t in alerts)
+    live_status = [json.loads(m.payload)["state"] for m in messages
+                   if m.topic == "edgepipe/live/status"]  # fmt: skip
+    assert "offline" not in live_status
+    replay_status = [json.loads(m.payload) for m in messages
+                     if m.topic == "edgepipe-replay/live/status"]  # fmt: skip
+    assert replay_status[-1]["state"] == "offline"  # the replay said goodbye on its own topic
+    assert replay_status[-1]["client_id"].startswith("replay-cli-replay-")
 
 
 @pytest.mark.parametrize(
