@@ -42,6 +42,9 @@ class PahoConnection:
         self._closed = asyncio.Event()
         self._closing = False
         self.connects = 0  # CONNACKs accepted, reconnects included
+        # The broker's Maximum Packet Size from its CONNACK (MQTT 5.0 §3.2.2.3.6): a
+        # larger packet makes it close the connection, so it is refused before sending
+        self.max_packet_size: int | None = None
 
     @property
     def where(self) -> str:
@@ -49,7 +52,11 @@ class PahoConnection:
 
     @property
     def connected(self) -> bool:
-        return self._client is not None and self._client.is_connected()
+        # paho's is_connected() stays True for a while after a disconnect that the broker
+        # or paho itself started (a refused packet, a protocol error): trusted alone, the
+        # forwarder sent into a closed socket and failed at once, thousands of times a
+        # second. Our own flag is cleared on the disconnect and set on the next CONNACK.
+        return self._client is not None and self._connected.is_set() and self._client.is_connected()
 
     # -- hooks for subclasses -------------------------------------------------------
     def _configure(self, client: mqtt.Client) -> None:
@@ -121,6 +128,8 @@ class PahoConnection:
         if reason.is_failure:
             self._call(self._connack_refused, str(reason))
             return
+        limit = getattr(_props, "MaximumPacketSize", None)
+        self.max_packet_size = int(limit) if limit else None
         self._on_connect_thread(client)
         self._call(self._connack_accepted)
 

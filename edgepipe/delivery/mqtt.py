@@ -75,6 +75,18 @@ def _properties(packet: int) -> Properties:
     return props
 
 
+# packed with its length prefix (paho leaves pack() unannotated)
+_PUBLISH_PROPERTIES = len(_properties(PacketTypes.PUBLISH).pack())  # type: ignore[no-untyped-call]
+
+
+def _packet_size(topic: str, payload: bytes) -> int:
+    """Bytes of a QoS 1 PUBLISH of ``payload`` to ``topic`` with our properties (MQTT 5.0
+    §3.3): fixed header (1 + up to 4 length bytes), topic, packet id, properties."""
+    rest = 2 + len(topic.encode()) + 2 + _PUBLISH_PROPERTIES + len(payload)
+    length_bytes = 1 if rest < 128 else 2 if rest < 16_384 else 3 if rest < 2_097_152 else 4
+    return 1 + length_bytes + rest
+
+
 #: Called with None on PUBACK, or with the error that ended the wait.
 AckCallback = Callable[[DeliveryError | None], None]
 
@@ -236,10 +248,18 @@ class MqttPublisher(PahoConnection):
         Raises ``DeliveryError`` at once when not connected.
         """
         client = self._client
-        if client is None or not client.is_connected():
+        if client is None or not self.connected:
             # Do not hand it to paho: its offline queue is memory-only and unbounded; the
             # caller's outbox keeps the message and retries.
             raise DeliveryError(f"not connected to MQTT broker {self.where}")
+        size = _packet_size(topic, payload)
+        if self.max_packet_size is not None and size > self.max_packet_size:
+            # Sent, it would make the broker close the connection, again after every
+            # reconnect (MQTT 5.0 §3.2.2.3.6); said plainly, and the caller holds off.
+            raise DeliveryError(
+                f"broker {self.where} rejected message: {size} bytes to {topic} is over its "
+                f"maximum packet size of {self.max_packet_size} (mosquitto: max_packet_size)"
+            )
         info = client.publish(
             topic,
             payload,

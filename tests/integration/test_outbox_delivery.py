@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -238,3 +239,23 @@ async def test_status_is_retained_with_outbox_depth_and_oldest_age(tmp_path: Pat
     assert status["detail"]["outbox_depth"] == 0
     assert status["detail"]["active"] == "b0"
     assert "oldest_age_s" in status["detail"]
+
+
+async def test_an_alert_over_the_brokers_packet_limit_is_refused_without_a_reconnect_storm(
+    tmp_path: Path,
+) -> None:
+    # Review finding: sent, an alert over the broker's max_packet_size made mosquitto close
+    # the connection, after every reconnect: 164 failures and 92 reconnects in 5 s (each
+    # flipping the retained status offline/online), and a log line for each. Now it is
+    # refused before sending, against the CONNACK's Maximum Packet Size, and the
+    # destination is held off like any broker that rejects a message.
+    big = replace(alert(0), evidence={"pad": "x" * 3000})
+    with MosquittoBroker(extra_config=("max_packet_size 1000",)) as broker:
+        async with forwarder(tmp_path, [broker]) as fw:
+            fw.submit_alert(big)
+            fw.submit_alert(alert(1))
+            await asyncio.sleep(3.0)
+            stats = fw.statistics()
+            publisher = fw.destinations[0].publisher
+            assert publisher.connects == 1 and publisher.max_packet_size == 1000
+    assert 1 <= stats["failures"] <= 10 and stats["sent"] == 0 and stats["depth"] == 2
