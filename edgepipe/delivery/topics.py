@@ -48,12 +48,14 @@ def sanitize_segment(name: str) -> str:
     if not name:
         # An empty level is legal MQTT but invisible to `+` subscribers of a dashboard.
         return "_"
+    if name == "_":
+        return "%5F"  # "_" stands for the empty name: an asset called "_" gets its own
     return _UNSAFE.sub(_escape, name)
 
 
 def unsanitize_segment(segment: str) -> str:
-    """Inverse of :func:`sanitize_segment` (``"_"`` stays ``"_"``)."""
-    return urllib.parse.unquote(segment)
+    """Inverse of :func:`sanitize_segment` (``"_"`` is the empty name)."""
+    return "" if segment == "_" else urllib.parse.unquote(segment)
 
 
 def alert_topic(site: str, asset: str, kind: str, root: str = ROOT) -> str:
