@@ -13,6 +13,8 @@ __all__ = ["PahoConnection"]
 import asyncio
 import contextlib
 import ssl
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +29,7 @@ from edgepipe.core import ConfigError, DeliveryError
 from edgepipe.delivery.config import BrokerConfig, credential_path
 
 _log = structlog.get_logger()
+_FAILURE_LOG_S = 30.0  # a reconnect that keeps failing is logged at most this often
 
 
 class PahoConnection:
@@ -45,6 +48,8 @@ class PahoConnection:
         # The broker's Maximum Packet Size from its CONNACK (MQTT 5.0 §3.2.2.3.6): a
         # larger packet makes it close the connection, so it is refused before sending
         self.max_packet_size: int | None = None
+        self.reconnect_failures = 0  # paho's reconnect attempts that failed since a CONNACK
+        self._failure_logged = 0.0  # monotonic time of the last mqtt.reconnect_failed
 
     @property
     def where(self) -> str:
@@ -105,6 +110,7 @@ class PahoConnection:
         client.connect_timeout = cfg.connect_timeout_s
         client.on_connect = self._paho_on_connect
         client.on_disconnect = self._paho_on_disconnect
+        client.on_connect_fail = self._paho_on_connect_fail
         return client
 
     # -- paho thread -> loop --------------------------------------------------------
@@ -143,9 +149,25 @@ class PahoConnection:
     ) -> None:
         self._call(self._disconnected, str(reason))
 
+    def _paho_on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
+        # paho calls this inside its ``except OSError`` around a reconnect and keeps the
+        # error to itself: a broker back with a certificate we do not trust, or a port
+        # that now refuses, was otherwise silent behind one "Unspecified error".
+        exc = sys.exc_info()[1]
+        self._call(self._reconnect_failed, f"{type(exc).__name__}: {exc}" if exc else "")
+
     # -- loop side ------------------------------------------------------------------
+    def _reconnect_failed(self, error: str) -> None:
+        self.reconnect_failures += 1
+        now = time.monotonic()
+        if self.reconnect_failures == 1 or now - self._failure_logged >= _FAILURE_LOG_S:
+            self._failure_logged = now
+            _log.warning("mqtt.reconnect_failed", broker=self.where, error=error,
+                         attempts=self.reconnect_failures)  # fmt: skip
+
     def _connack_accepted(self) -> None:
         self.connects += 1
+        self.reconnect_failures = 0
         self._connected.set()
         _log.info("mqtt.connected", broker=self.where, client_id=self.client_id, n=self.connects)
         if self._connack is not None and not self._connack.done():

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from edgepipe.core import DeliveryError, SystemClock
 from edgepipe.delivery import (
@@ -106,3 +109,31 @@ async def test_client_certificate_is_presented_when_the_broker_requires_one(
     without = BrokerConfig(port=broker.tls_port, tls=TlsConfig(ca_file=ca), connect_timeout_s=2.0)
     with pytest.raises(DeliveryError):
         await MqttPublisher(without, "tls", SystemClock()).start()
+
+
+async def test_a_broker_back_with_an_untrusted_certificate_is_reported(
+    tls_broker: tuple[MosquittoBroker, Path],
+) -> None:
+    # Review finding: the broker restarted with a certificate from another CA, and paho's
+    # own reconnect kept the verification error to itself: one "Unspecified error", then
+    # nothing. Each failed reconnect is now counted and logged with its error.
+    broker, certs = tls_broker
+    _openssl("req", *EC, "-keyout", "rogue.key", "-out", "rogue.csr",
+             "-subj", "/CN=127.0.0.1", cwd=certs)  # fmt: skip
+    _openssl("x509", "-req", "-in", "rogue.csr", "-CA", "other-ca.pem", "-CAkey",
+             "other-ca.key", "-CAcreateserial", "-out", "rogue.pem", "-days", "1",
+             "-extfile", "san.ext", cwd=certs)  # fmt: skip
+    tls_cfg = BrokerConfig(port=broker.tls_port, tls=TlsConfig(ca_file=str(certs / "ca.pem")),
+                           reconnect_min_s=0.1, reconnect_max_s=0.2)  # fmt: skip
+    async with MqttPublisher(tls_cfg, "tls", SystemClock()) as pub:
+        with structlog.testing.capture_logs() as logs:
+            broker.tls = BrokerTls(cert_file=str(certs / "rogue.pem"),
+                                   key_file=str(certs / "rogue.key"))  # fmt: skip
+            broker.restart()
+            deadline = time.monotonic() + 10
+            while pub.reconnect_failures < 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+        assert pub.reconnect_failures >= 3 and not pub.connected
+    failed = [e for e in logs if e["event"] == "mqtt.reconnect_failed"]
+    assert failed and "CERTIFICATE_VERIFY_FAILED" in failed[0]["error"]
+    assert len(failed) == 1  # not one line per try: the next after 30 s
