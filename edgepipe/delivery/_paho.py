@@ -49,6 +49,7 @@ class PahoConnection:
         # larger packet makes it close the connection, so it is refused before sending
         self.max_packet_size: int | None = None
         self.reconnect_failures = 0  # paho's reconnect attempts that failed since a CONNACK
+        self._refused = False  # the last CONNACK refused the connection
         self._failure_logged = 0.0  # monotonic time of the last mqtt.reconnect_failed
 
     @property
@@ -168,12 +169,14 @@ class PahoConnection:
     def _connack_accepted(self) -> None:
         self.connects += 1
         self.reconnect_failures = 0
+        self._refused = False
         self._connected.set()
         _log.info("mqtt.connected", broker=self.where, client_id=self.client_id, n=self.connects)
         if self._connack is not None and not self._connack.done():
             self._connack.set_result(None)
 
     def _connack_refused(self, reason: str) -> None:
+        self._refused = True  # the broker's close that follows is part of the refusal
         _log.warning("mqtt.connect_refused", broker=self.where, reason=reason)
         if self._connack is not None and not self._connack.done():
             self._connack.set_exception(
@@ -183,7 +186,7 @@ class PahoConnection:
     def _disconnected(self, reason: str) -> None:
         self._connected.clear()
         # A disconnect we asked for (close) is routine; any other one is worth a warning.
-        log = _log.info if self._closing else _log.warning
+        log = _log.info if self._closing or self._refused else _log.warning
         log("mqtt.disconnected", broker=self.where, reason=reason)
         self._closed.set()
         self._on_disconnect_loop(reason)
@@ -231,8 +234,11 @@ class PahoConnection:
                 await self._connack
         except TimeoutError:
             await self._stop_thread()
+            # a TLS-only listener takes the plain CONNECT for a bad handshake and says
+            # nothing an MQTT client can read: the likeliest cause, named
+            hint = "" if cfg.tls is not None else " (if that port expects TLS, set [mqtt.tls])"
             raise DeliveryError(
-                f"no CONNACK from MQTT broker {self.where} within {cfg.connect_timeout_s} s"
+                f"no CONNACK from MQTT broker {self.where} within {cfg.connect_timeout_s} s{hint}"
             ) from None
         except DeliveryError:
             await self._stop_thread()

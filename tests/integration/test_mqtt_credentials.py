@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,9 +47,14 @@ async def test_a_wrong_password_file_is_refused_with_a_clear_error(
 ) -> None:
     (tmp_path / "pw").write_text("wrong\n")
     cfg = BrokerConfig(port=auth_broker.port, username="edge", password_file=str(tmp_path / "pw"))
-    with pytest.raises(DeliveryError, match="refused the connection: Not authorized") as err:
-        await MqttPublisher(cfg, "auth", SystemClock()).start()
+    with structlog.testing.capture_logs() as logs:
+        with pytest.raises(DeliveryError, match="refused the connection: Not authorized") as err:
+            await MqttPublisher(cfg, "auth", SystemClock()).start()
+        await asyncio.sleep(0.2)  # the broker's close after the refusal
     assert "wrong" not in str(err.value)
+    # one warning, the refusal: the close that follows it is not a second problem
+    warnings = [e["event"] for e in logs if e["log_level"] == "warning"]
+    assert warnings == ["mqtt.connect_refused"], warnings
 
 
 def test_a_missing_credential_is_a_config_error(

@@ -137,3 +137,12 @@ async def test_a_broker_back_with_an_untrusted_certificate_is_reported(
     failed = [e for e in logs if e["event"] == "mqtt.reconnect_failed"]
     assert failed and "CERTIFICATE_VERIFY_FAILED" in failed[0]["error"]
     assert len(failed) == 1  # not one line per try: the next after 30 s
+
+
+async def test_a_plain_connection_to_a_tls_port_names_the_likely_cause(
+    tls_broker: tuple[MosquittoBroker, Path],
+) -> None:
+    broker, _ = tls_broker
+    cfg = BrokerConfig(port=broker.tls_port, connect_timeout_s=1.0)
+    with pytest.raises(DeliveryError, match=r"if that port expects TLS, set \[mqtt.tls\]"):
+        await MqttPublisher(cfg, "tls", SystemClock()).start()
