@@ -118,7 +118,10 @@ async def connect_client(cfg: OpcuaConfig, watchdog_s: float = 1.0) -> Client:
 
 async def _close(client: Client) -> None:
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(client.disconnect(), 2.0)
+        # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+        # arrives as the disconnect completes, and the source then never stopped
+        async with asyncio.timeout(2.0):
+            await client.disconnect()
 
 
 async def resolve(client: Client, ref: str, namespaces: list[str] | None = None) -> Node:
@@ -195,6 +198,11 @@ class OpcuaSource:
             except TransportError as exc:
                 log.warning("opcua_disconnected", source=self.name, error=str(exc))
                 sink.on_status(self._status(StatusKind.DISCONNECTED, str(exc)))
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # a cancellation that library code turned into an error or swallowed:
+                # stop, as asked (a test run hung here for 120 s, connecting again)
+                raise asyncio.CancelledError
             attempt = 0 if self.stats.rows > rows else attempt + 1
             await asyncio.sleep(self.backoff_s(attempt))
 
