@@ -179,7 +179,7 @@ def _cmd_capture_info(args: argparse.Namespace) -> int:
               f"segments {r.segments}")  # fmt: skip
     print(f"{len(capture.events)} status event(s)")
     for where in capture.corrupt:
-        print(f"corrupt: {where}: altered since it was written (digest mismatch), left out")
+        print(f"corrupt: {where}; left out")
     return 3 if capture.corrupt else 0
 
 
@@ -226,8 +226,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
               f"{args.capture} cut short; replaying up to their last complete batch",
               file=sys.stderr)  # fmt: skip
     for where in capture.corrupt:  # disk or copy corruption: those rows are not replayed
-        print(f"edgepipe replay: warning: {where} altered since it was written (digest "
-              "mismatch); left out", file=sys.stderr)  # fmt: skip
+        print(f"edgepipe replay: warning: {where}; left out", file=sys.stderr)
     result = asyncio.run(
         run_replay(capture, config, options, sys.stdout, terminal_progress(sys.stderr))
     )

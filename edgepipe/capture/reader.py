@@ -69,8 +69,8 @@ class Capture:
     events: tuple[Event, ...]
     truncated_segments: int = 0
     raw: tuple[RawFrames, ...] = ()
-    # "<segment>: batch <k> (<n> rows)" per batch left out (its digest does not match),
-    # or "<segment>: unreadable ..." for a segment whose header is damaged
+    # "<segment>: batch <k> (<n> rows) fails its digest: ..." per batch left out, or
+    # "<segment>: unreadable ..." for a segment whose header is damaged
     corrupt: tuple[str, ...] = ()
     corrupt_rows: int = 0
 
@@ -136,7 +136,8 @@ def _read_ipc(
                 break
             digest = (got.custom_metadata or {}).get(DIGEST_KEY.encode())
             if checked and (digest is None or digest.decode() != batch_digest(got.batch)):
-                damage.corrupt.append(f"{path}: batch {k} ({got.batch.num_rows} rows)")
+                damage.corrupt.append(f"{path}: batch {k} ({got.batch.num_rows} rows) fails its "
+                                      "digest: altered since it was written")  # fmt: skip
                 damage.corrupt_rows += got.batch.num_rows
             else:
                 batches.append(got.batch)

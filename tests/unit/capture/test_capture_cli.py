@@ -72,6 +72,9 @@ def test_a_capture_altered_on_disk_is_reported_and_its_rows_left_out(
     assert main(["capture", "info", str(cap), "--json"]) == 3
     total = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert total["corrupt_batches"] == 1 and total["rows"] == 0
+    assert main(["capture", "info", str(cap)]) == 3
+    text = capsys.readouterr().out
+    assert f"corrupt: {seg}: unreadable segment header" in text and "digest" not in text
 
 
 def test_import_refuses_to_overwrite_a_capture(
