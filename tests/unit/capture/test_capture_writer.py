@@ -148,33 +148,28 @@ def test_retention_deletes_oldest_by_size_and_age(tmp_path: Path) -> None:
     assert not old.exists() and segs[-1].exists()
 
 
-def test_a_segment_cut_by_a_crash_reads_to_its_last_batch(tmp_path: Path) -> None:
-    clock = VirtualClock(T0)
-    w = _writer(tmp_path, clock)
-    info = _info()
-    w.on_stream(info)
-    for i in range(3):
-        w.append(_batch(info, i * 10, 10), w.next_seq())
-        w.flush()  # what the recorder does every flush_s
-    (seg,) = (tmp_path / "cap" / "streams").glob("*/*.arrows")
-    data = seg.read_bytes()  # the process dies here: no end-of-stream marker, no close
-    seg.write_bytes(data[:-37])  # and the last write was cut half way
-    cap = read_capture(tmp_path / "cap")
-    assert cap.truncated_segments == 1
-    assert len(cap.parts[0]) == 20  # everything flushed before the cut batch survives
-
-
-def _three_batches(tmp_path: Path) -> Path:
-    """A capture of one segment with three flushed batches of 10 rows (k 0-29); its path."""
+def _three_batches(tmp_path: Path, close: bool = True) -> Path:
+    """A capture of one segment with three flushed batches of 10 rows (k 0-29); its path.
+    ``close=False``: left as a crash leaves it, without the end-of-stream marker."""
     w = _writer(tmp_path, VirtualClock(T0))
     info = _info()
     w.on_stream(info)
     for i in range(3):
         w.append(_batch(info, i * 10, 10), w.next_seq())
-        w.flush()
-    w.close()
+        w.flush()  # what the recorder does every flush_s
+    if close:
+        w.close()
     (seg,) = (tmp_path / "cap" / "streams").glob("*/*.arrows")
     return seg
+
+
+def test_a_segment_cut_by_a_crash_reads_to_its_last_batch(tmp_path: Path) -> None:
+    seg = _three_batches(tmp_path, close=False)
+    data = seg.read_bytes()  # the process dies here: no end-of-stream marker, no close
+    seg.write_bytes(data[:-37])  # and the last write was cut half way
+    cap = read_capture(tmp_path / "cap")
+    assert cap.truncated_segments == 1
+    assert len(cap.parts[0]) == 20  # everything flushed before the cut batch survives
 
 
 def test_a_batch_altered_on_disk_is_left_out_and_named(tmp_path: Path) -> None:
