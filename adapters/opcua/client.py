@@ -417,9 +417,7 @@ class OpcuaSource:
         updated = self._updated_ns
         # A channel the server does not re-stamp (or behind a deadband) is quiet while its
         # value holds: it is as fresh as the newest notification of the subscription.
-        quiet = (updated > 0) & ~self._restamped
-        if self.config.deadband > 0:
-            quiet = updated > 0
+        quiet = (updated > 0) & (~self._restamped | (self.config.deadband > 0))
         updated = np.where(quiet, updated.max(), updated)
         stale = (updated == 0) | (now - updated > self.config.stale_ns)
         if stale.any():
